@@ -1,0 +1,201 @@
+//! The HTTP edge: an API Gateway (REST payload 1.0, HTTP payload 2.0) or Function URL event
+//! in, a proxy response out. It reads events itself rather than through `lambda_http`'s
+//! request conversion, which panics on a body whose `isBase64Encoded` lies and fails the
+//! invocation on shapes it does not know: here every event gets a documented answer.
+
+use crate::oauth::request::MAX_BODY_BYTES;
+use crate::oauth::{Issuer, OAuthError, Trace, parse_authorization, parse_params};
+use crate::store::GrantStore;
+use base64::Engine;
+use serde_json::{Map, Value, json};
+use std::time::Instant;
+
+/// The parts of an HTTP request the service reads. The query string is never among them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub content_type: Option<String>,
+    /// Every Authorization header value, in order.
+    pub authorization: Vec<Vec<u8>>,
+    /// The body after base64 decoding; empty when it could not be decoded.
+    pub body: Vec<u8>,
+    pub request_id: String,
+}
+
+/// An answer: status, headers beyond the common ones, JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, &'static str)>,
+    pub body: String,
+}
+
+/// Carried by every answer, errors included (RFC 6749 §5.1).
+pub const COMMON_HEADERS: [(&str, &str); 3] = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+    ("Pragma", "no-cache"),
+];
+
+impl HttpResponse {
+    pub fn json(status: u16, body: String) -> Self {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn error(e: &OAuthError) -> Self {
+        HttpResponse {
+            status: e.status(),
+            headers: e.extra_headers().to_vec(),
+            body: e.body(),
+        }
+    }
+
+    /// The proxy-integration response object, understood by REST and HTTP APIs and
+    /// Function URLs alike.
+    pub fn to_event(&self) -> Value {
+        let mut headers = Map::new();
+        for (k, v) in COMMON_HEADERS.iter().chain(&self.headers) {
+            headers.insert((*k).to_owned(), Value::String((*v).to_owned()));
+        }
+        json!({
+            "statusCode": self.status,
+            "headers": headers,
+            "body": self.body,
+            "isBase64Encoded": false,
+        })
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+impl HttpRequest {
+    /// Reads a proxy event. Anything missing reads as empty, so that a strange event still
+    /// gets an answer rather than a failed invocation.
+    pub fn from_event(event: &Value) -> Self {
+        let method = str_at(event, &["requestContext", "http", "method"])
+            .or_else(|| str_at(event, &["httpMethod"]))
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let path = str_at(event, &["rawPath"])
+            .or_else(|| str_at(event, &["path"]))
+            .unwrap_or("/")
+            .to_owned();
+        let request_id = str_at(event, &["requestContext", "requestId"])
+            .unwrap_or_default()
+            .to_owned();
+
+        // Payload 1.0 repeats headers in multiValueHeaders; 2.0 joins repeats with commas.
+        let mut content_type = None;
+        let mut authorization = Vec::new();
+        let multi = event.get("multiValueHeaders").and_then(Value::as_object);
+        let single = event.get("headers").and_then(Value::as_object);
+        for (name, value) in multi.or(single).into_iter().flatten() {
+            let values: Vec<&str> = match value {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if name.eq_ignore_ascii_case("content-type") {
+                content_type = values.first().map(|s| (*s).to_owned());
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization.extend(values.iter().map(|s| s.as_bytes().to_vec()));
+            }
+        }
+
+        let raw = str_at(event, &["body"]).unwrap_or_default();
+        let body = if event.get("isBase64Encoded") == Some(&Value::Bool(true)) {
+            decode_body(raw)
+        } else {
+            raw.as_bytes().to_vec()
+        };
+        HttpRequest {
+            method,
+            path,
+            content_type,
+            authorization,
+            body,
+            request_id,
+        }
+    }
+}
+
+/// Decodes a base64 body. One that cannot be decoded reads as no body, and one that would
+/// decode past the limit is not decoded at all: both carry no parameters.
+fn decode_body(raw: &str) -> Vec<u8> {
+    if raw.len() / 4 * 3 > MAX_BODY_BYTES + 3 {
+        return vec![0; MAX_BODY_BYTES + 1];
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .unwrap_or_default()
+}
+
+/// The routes the function serves, matched on the path's end so that a stage prefix
+/// (`/prod/oauth`) does not matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Token,
+    NotFound,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Route {
+        let path = path.trim_end_matches('/');
+        if path.ends_with("/oauth") || path == "oauth" {
+            Route::Token
+        } else {
+            Route::NotFound
+        }
+    }
+}
+
+/// The token function: routes a request and answers it, logging one line.
+pub struct App<'a, S> {
+    pub issuer: Issuer<'a, S>,
+}
+
+impl<S: GrantStore> App<'_, S> {
+    /// Answers one Lambda event with one proxy response.
+    pub async fn handle_event(&self, event: &Value) -> Value {
+        let request = HttpRequest::from_event(event);
+        self.handle(&request).await.to_event()
+    }
+
+    pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
+        let started = Instant::now();
+        let mut trace = Trace::default();
+        let result = match (Route::of(&request.path), request.method.as_str()) {
+            (Route::Token, "POST") => self.token(request, &mut trace).await,
+            (Route::Token, _) => Err(OAuthError::MethodNotAllowed("POST")),
+            (Route::NotFound, _) => Err(OAuthError::NotFound),
+        };
+        let response = match &result {
+            Ok(body) => HttpResponse::json(200, body.clone()),
+            Err(e) => HttpResponse::error(e),
+        };
+        tracing::info!(
+            request_id = %request.request_id,
+            client_id = trace.client_id.as_deref().unwrap_or(""),
+            grant = trace.grant.map_or("", |g| g.as_str()),
+            status = response.status,
+            outcome = result.as_ref().err().map_or("issued", |e| e.key()),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+
+    async fn token(&self, request: &HttpRequest, trace: &mut Trace) -> Result<String, OAuthError> {
+        let params = parse_params(request.content_type.as_deref(), &request.body);
+        let auth = parse_authorization(request.authorization.iter().map(Vec::as_slice));
+        let issued = self.issuer.token(&params, &auth, trace).await?;
+        serde_json::to_string(&issued).map_err(|_| OAuthError::ServerError)
+    }
+}

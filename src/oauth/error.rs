@@ -1,0 +1,135 @@
+//! The one error type of the protocol: each variant knows its status, its error key and
+//! its description, so the document's error table lives here and nowhere else.
+
+use std::fmt;
+
+/// Every answer the token endpoint can give other than success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// A required parameter is missing, duplicated, wrongly typed or malformed.
+    InvalidRequest(&'static str),
+    UnauthorizedClient,
+    AccessDenied,
+    UnsupportedResponseType,
+    /// A requested scope the client (or the refresh token) does not allow.
+    InvalidScope(String),
+    ServerError,
+    TemporarilyUnavailable,
+    /// The grant type as sent, already cut to [`GRANT_TYPE_ECHO_LIMIT`] characters.
+    UnsupportedGrantType(String),
+    InvalidClient,
+    InvalidGrant(&'static str),
+    InvalidCredentials,
+    InvalidRefresh,
+    /// A method other than the route's own (405, `Allow` names the right one).
+    MethodNotAllowed(&'static str),
+    /// No route at this path.
+    NotFound,
+}
+
+/// How much of an unsupported grant type is echoed back (CONTRACT §3.2).
+pub const GRANT_TYPE_ECHO_LIMIT: usize = 64;
+
+const INVALID_REQUEST: &str = "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.";
+
+impl OAuthError {
+    /// An unsupported grant type, echoing at most 64 characters of what was sent.
+    pub fn unsupported_grant_type(sent: &str) -> Self {
+        OAuthError::UnsupportedGrantType(sent.chars().take(GRANT_TYPE_ECHO_LIMIT).collect())
+    }
+
+    /// The HTTP status of this answer.
+    pub fn status(&self) -> u16 {
+        use OAuthError::*;
+        match self {
+            InvalidRequest(_)
+            | UnauthorizedClient
+            | UnsupportedResponseType
+            | InvalidScope(_)
+            | TemporarilyUnavailable
+            | InvalidGrant(_)
+            | InvalidCredentials
+            | InvalidRefresh => 400,
+            AccessDenied | InvalidClient => 401,
+            NotFound => 404,
+            MethodNotAllowed(_) => 405,
+            ServerError => 500,
+            UnsupportedGrantType(_) => 501,
+        }
+    }
+
+    /// The `error` key of the body.
+    pub fn key(&self) -> &'static str {
+        use OAuthError::*;
+        match self {
+            InvalidRequest(_) | MethodNotAllowed(_) | NotFound => "invalid_request",
+            UnauthorizedClient => "unauthorized_client",
+            AccessDenied => "access_denied",
+            UnsupportedResponseType => "unsupported_response_type",
+            InvalidScope(_) => "invalid_scope",
+            ServerError => "server_error",
+            TemporarilyUnavailable => "temporarily_unavailable",
+            UnsupportedGrantType(_) => "unsupported_grant_type",
+            InvalidClient => "invalid_client",
+            InvalidGrant(_) => "invalid_grant",
+            InvalidCredentials => "invalid_credentials",
+            InvalidRefresh => "invalid_refresh",
+        }
+    }
+
+    /// The `error_description` of the body: the document's text, `%s` filled.
+    pub fn description(&self) -> String {
+        use OAuthError::*;
+        match self {
+            InvalidRequest(param) => format!("{INVALID_REQUEST} Check the \"{param}\" parameter."),
+            MethodNotAllowed(_) => format!("{INVALID_REQUEST} Check the \"method\" parameter."),
+            NotFound => format!("{INVALID_REQUEST} Check the \"path\" parameter."),
+            UnauthorizedClient => {
+                "The client is not authorized to request an access token using this method.".into()
+            }
+            AccessDenied => "The resource owner or authorization server denied the request.".into(),
+            UnsupportedResponseType => "The authorization server does not support obtaining an access token using this method.".into(),
+            InvalidScope(scope) => format!(
+                "The requested scope is invalid, unknown, or malformed. Check the \"{scope}\" scope."
+            ),
+            ServerError => "The authorization server encountered an unexpected condition which prevented it from fulfilling the request.".into(),
+            TemporarilyUnavailable => "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.".into(),
+            UnsupportedGrantType(grant) => format!(
+                "The authorization grant type \"{grant}\" is not supported by the authorization server"
+            ),
+            InvalidClient => "Client authentication failed".into(),
+            InvalidGrant(param) => format!(
+                "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. Check the \"{param}\" parameter."
+            ),
+            InvalidCredentials => "The user credentials were incorrect.".into(),
+            InvalidRefresh => "The refresh token is invalid.".into(),
+        }
+    }
+
+    /// Headers this answer needs beyond the ones every answer carries.
+    pub fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            OAuthError::InvalidClient | OAuthError::AccessDenied => {
+                &[("WWW-Authenticate", "Basic realm=\"oauth\"")]
+            }
+            OAuthError::TemporarilyUnavailable => &[("Retry-After", "1")],
+            OAuthError::MethodNotAllowed("GET") => &[("Allow", "GET")],
+            OAuthError::MethodNotAllowed(_) => &[("Allow", "POST")],
+            _ => &[],
+        }
+    }
+
+    /// The JSON body: `{"error": ..., "error_description": ...}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({"error": self.key(), "error_description": self.description()})
+            .to_string()
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl std::error::Error for OAuthError {}

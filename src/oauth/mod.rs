@@ -1,0 +1,13 @@
+//! The OAuth 2 protocol, pure: parameters in, tokens or a documented error out. Nothing
+//! here knows Lambda or DynamoDB.
+
+pub mod error;
+pub mod grant;
+pub mod request;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+pub use error::OAuthError;
+pub use grant::{IssuePolicy, IssuedTokens, Issuer, Trace, system_clock_ms};
+pub use request::{Authorization, Param, Params, parse_authorization, parse_params};

@@ -1,0 +1,187 @@
+//! Client secrets as self-describing hash strings, verified in constant time (CONTRACT §8).
+//!
+//! - `hmac-sha256$<salt>$<tag>`: for secrets the service generated (about 238 bits of
+//!   entropy), where a fast keyed hash is enough.
+//! - `pbkdf2-sha256$<iterations>$<salt>$<hash>`: for secrets imported from elsewhere, which
+//!   may be weak and so are stretched.
+//!
+//! Salts and digests are unpadded standard base64.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hmac, pbkdf2};
+use std::num::NonZeroU32;
+
+const FAST: &str = "hmac-sha256";
+const STRETCHED: &str = "pbkdf2-sha256";
+const SALT_LEN: usize = 16;
+const DIGEST_LEN: usize = 32;
+
+/// PBKDF2-HMAC-SHA256 iterations for imported secrets (OWASP's 2023 figure). Stored in
+/// each hash, so raising it later does not break existing clients.
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// Verified against when the client is unknown, so that an unknown id costs the same as
+/// a wrong secret for clients with generated secrets. Nothing hashes to it knowingly.
+const DUMMY_HASH: &str =
+    "hmac-sha256$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn salt(rng: &SystemRandom) -> Result<[u8; SALT_LEN], ring::error::Unspecified> {
+    let mut salt = [0u8; SALT_LEN];
+    rng.fill(&mut salt)?;
+    Ok(salt)
+}
+
+/// Hashes a generated, high-entropy secret with a fast keyed hash.
+pub fn hash_generated(
+    secret: &str,
+    rng: &SystemRandom,
+) -> Result<String, ring::error::Unspecified> {
+    let salt = salt(rng)?;
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &salt), secret.as_bytes());
+    Ok(format!(
+        "{FAST}${}${}",
+        B64.encode(salt),
+        B64.encode(tag.as_ref())
+    ))
+}
+
+/// Hashes an imported secret, possibly weak, with PBKDF2.
+pub fn hash_imported(secret: &str, rng: &SystemRandom) -> Result<String, ring::error::Unspecified> {
+    hash_pbkdf2(secret, rng, PBKDF2_ITERATIONS)
+}
+
+/// PBKDF2 with a chosen iteration count (tests use a small one).
+pub fn hash_pbkdf2(
+    secret: &str,
+    rng: &SystemRandom,
+    iterations: u32,
+) -> Result<String, ring::error::Unspecified> {
+    let n = NonZeroU32::new(iterations).ok_or(ring::error::Unspecified)?;
+    let salt = salt(rng)?;
+    let mut out = [0u8; DIGEST_LEN];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        n,
+        &salt,
+        secret.as_bytes(),
+        &mut out,
+    );
+    Ok(format!(
+        "{STRETCHED}${iterations}${}${}",
+        B64.encode(salt),
+        B64.encode(out)
+    ))
+}
+
+/// Whether `secret` matches `stored`. Constant-time in the comparison; a malformed hash
+/// string matches nothing.
+pub fn verify(secret: &str, stored: &str) -> bool {
+    let mut parts = stored.split('$');
+    match parts.next() {
+        Some(FAST) => {
+            let (Some(salt), Some(tag), None) = (parts.next(), parts.next(), parts.next()) else {
+                return false;
+            };
+            let (Ok(salt), Ok(tag)) = (B64.decode(salt), B64.decode(tag)) else {
+                return false;
+            };
+            hmac::verify(
+                &hmac::Key::new(hmac::HMAC_SHA256, &salt),
+                secret.as_bytes(),
+                &tag,
+            )
+            .is_ok()
+        }
+        Some(STRETCHED) => {
+            let (Some(iter), Some(salt), Some(hash), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return false;
+            };
+            let Some(n) = iter.parse::<u32>().ok().and_then(NonZeroU32::new) else {
+                return false;
+            };
+            let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else {
+                return false;
+            };
+            pbkdf2::verify(
+                pbkdf2::PBKDF2_HMAC_SHA256,
+                n,
+                &salt,
+                secret.as_bytes(),
+                &hash,
+            )
+            .is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Whether any of `candidates` matches any of `stored`. Every pair is checked, with no
+/// early exit, so the time does not tell which one matched.
+pub fn verify_any<'a>(
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+    stored: &[String],
+) -> bool {
+    let mut ok = false;
+    for hash in stored {
+        for secret in candidates.clone() {
+            ok |= verify(secret, hash);
+        }
+    }
+    ok
+}
+
+/// Spends the time of one fast verification, for a client that does not exist.
+pub fn dummy_verify(secret: &str) {
+    std::hint::black_box(verify(secret, DUMMY_HASH));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_hash_verifies_only_its_secret() {
+        let rng = SystemRandom::new();
+        let h = hash_generated("s3cret", &rng).unwrap();
+        assert!(h.starts_with("hmac-sha256$"));
+        assert!(verify("s3cret", &h));
+        assert!(!verify("s3cret ", &h));
+        assert!(!h.contains("s3cret"));
+    }
+
+    #[test]
+    fn pbkdf2_hash_verifies_only_its_secret() {
+        let rng = SystemRandom::new();
+        let h = hash_pbkdf2("a+b:c%d e", &rng, 1000).unwrap();
+        assert!(h.starts_with("pbkdf2-sha256$1000$"));
+        assert!(verify("a+b:c%d e", &h));
+        assert!(!verify("a b:c%d e", &h));
+    }
+
+    #[test]
+    fn two_hashes_of_one_secret_differ_by_salt() {
+        let rng = SystemRandom::new();
+        assert_ne!(
+            hash_generated("x", &rng).unwrap(),
+            hash_generated("x", &rng).unwrap()
+        );
+    }
+
+    #[test]
+    fn malformed_hashes_match_nothing() {
+        for bad in [
+            "",
+            "hmac-sha256",
+            "hmac-sha256$$",
+            "pbkdf2-sha256$0$AA$AA",
+            "md5$x$y",
+            DUMMY_HASH,
+        ] {
+            assert!(!verify("", bad) && !verify("x", bad), "{bad}");
+        }
+    }
+}

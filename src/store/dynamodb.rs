@@ -1,0 +1,544 @@
+//! The DynamoDB store: the one place that knows table layouts and attribute names.
+//!
+//! - Clients table, key `client_id` (S).
+//! - Tokens table, key `token_hash` (S, hex SHA-256 of the token), TTL attribute
+//!   `expires_at` (N), and a global secondary index `family-index` on `family` (S), used
+//!   only to revoke a family.
+
+use super::*;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Attribute and index names, shared with the admin tool and the tests.
+pub mod attr {
+    pub const CLIENT_ID: &str = "client_id";
+    pub const NAME: &str = "name";
+    pub const SECRET_HASHES: &str = "secret_hashes";
+    pub const GRANTS: &str = "grants";
+    pub const SCOPES: &str = "scopes";
+    pub const DEFAULT_SCOPES: &str = "default_scopes";
+    pub const ACCESS_TTL: &str = "access_ttl";
+    pub const REFRESH_TTL: &str = "refresh_ttl";
+    pub const DISABLED: &str = "disabled";
+    pub const RESOURCE_SERVER: &str = "resource_server";
+    pub const CREATED_AT: &str = "created_at";
+    pub const UPDATED_AT: &str = "updated_at";
+
+    pub const TOKEN_HASH: &str = "token_hash";
+    pub const KIND: &str = "kind";
+    pub const SCOPE: &str = "scope";
+    pub const ISSUED_AT: &str = "issued_at";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const FAMILY: &str = "family";
+    pub const USED_AT_MS: &str = "used_at_ms";
+    pub const REVOKED: &str = "revoked";
+
+    pub const FAMILY_INDEX: &str = "family-index";
+}
+
+/// Error codes DynamoDB answers when it is overloaded or briefly failing.
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+/// Sorts an SDK error into unavailable (answer `temporarily_unavailable`) or internal.
+fn classify<E>(op: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let detail = format!("{op}: {}", DisplayErrorContext(&err));
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(ctx) => {
+            err.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+                || ctx.raw().status().as_u16() >= 500
+        }
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable(detail)
+    } else {
+        StoreError::Internal(detail)
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("request construction: {e}"))
+}
+
+/// The DynamoDB-backed store. Cheap to clone: the SDK client is shared.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    clients_table: String,
+    tokens_table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, clients_table: &str, tokens_table: &str) -> Self {
+        DynamoStore {
+            client,
+            clients_table: clients_table.to_owned(),
+            tokens_table: tokens_table.to_owned(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn clients_table(&self) -> &str {
+        &self.clients_table
+    }
+
+    pub fn tokens_table(&self) -> &str {
+        &self.tokens_table
+    }
+
+    fn put(&self, token: &TokenRecord) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.tokens_table)
+            .set_item(Some(token_item(token)))
+            .condition_expression("attribute_not_exists(token_hash)")
+            .build()
+            .map_err(build_error)
+    }
+
+    /// Writes a client record whole (admin tool). `must_be_new` refuses to overwrite.
+    pub async fn put_client(&self, client: &ClientRecord, must_be_new: bool) -> StoreResult<bool> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.clients_table)
+            .set_item(Some(client_item(client)));
+        if must_be_new {
+            req = req.condition_expression("attribute_not_exists(client_id)");
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+
+    /// Every client, through a paginated scan (admin tool).
+    pub async fn scan_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.clients_table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Scan", e))?;
+            for item in page.items() {
+                out.push(client_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a client; `false` when there was none (admin tool).
+    pub async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.clients_table)
+            .key(attr::CLIENT_ID, s(client_id))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteItem", e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+impl GetClient for DynamoStore {
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.clients_table)
+            .key(attr::CLIENT_ID, s(client_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        out.item.as_ref().map(client_from_item).transpose()
+    }
+}
+
+impl GetToken for DynamoStore {
+    async fn get_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(token_hash))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        out.item.as_ref().map(token_from_item).transpose()
+    }
+}
+
+impl GetClientAndToken for DynamoStore {
+    async fn get_client_and_token(
+        &self,
+        client_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<(Option<ClientRecord>, Option<TokenRecord>)> {
+        let keys = |name: &str, value: &str| {
+            KeysAndAttributes::builder()
+                .keys(HashMap::from([(name.to_owned(), s(value))]))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)
+        };
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.clients_table, keys(attr::CLIENT_ID, client_id)?)
+            .request_items(&self.tokens_table, keys(attr::TOKEN_HASH, token_hash)?)
+            .send()
+            .await
+            .map_err(|e| classify("BatchGetItem", e))?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(StoreError::Unavailable(
+                "BatchGetItem: keys left unprocessed".into(),
+            ));
+        }
+        let mut responses = out.responses.unwrap_or_default();
+        let mut first = |table: &str| responses.remove(table).and_then(|v| v.into_iter().next());
+        let client = first(&self.clients_table)
+            .as_ref()
+            .map(client_from_item)
+            .transpose()?;
+        let token = first(&self.tokens_table)
+            .as_ref()
+            .map(token_from_item)
+            .transpose()?;
+        Ok((client, token))
+    }
+}
+
+impl PutTokens for DynamoStore {
+    async fn put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        if let [one] = tokens {
+            self.client
+                .put_item()
+                .table_name(&self.tokens_table)
+                .set_item(Some(token_item(one)))
+                .condition_expression("attribute_not_exists(token_hash)")
+                .send()
+                .await
+                .map_err(|e| classify("PutItem", e))?;
+            return Ok(());
+        }
+        let items = tokens
+            .iter()
+            .map(|t| Ok(TransactWriteItem::builder().put(self.put(t)?).build()))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| classify("TransactWriteItems", e))?;
+        Ok(())
+    }
+}
+
+impl RotateRefresh for DynamoStore {
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        client_id: &str,
+        now_ms: u64,
+        new_tokens: &[TokenRecord],
+    ) -> StoreResult<bool> {
+        let consume = Update::builder()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(old_hash))
+            .update_expression("SET used_at_ms = :now_ms")
+            .condition_expression(
+                "attribute_exists(token_hash) AND kind = :refresh AND client_id = :client \
+                 AND attribute_not_exists(used_at_ms) AND revoked = :false AND expires_at > :now",
+            )
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":now", n(now_ms / 1000))
+            .expression_attribute_values(":refresh", s(TokenKind::Refresh.as_str()))
+            .expression_attribute_values(":client", s(client_id))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(consume).build()];
+        for t in new_tokens {
+            items.push(TransactWriteItem::builder().put(self.put(t)?).build());
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if lost_race(&e) => Ok(false),
+            Err(e) => Err(classify("TransactWriteItems", e)),
+        }
+    }
+}
+
+/// A transaction refused because its condition failed or a concurrent transaction touched
+/// the same item: either way another request got there first.
+fn lost_race(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            })
+        }
+        _ => false,
+    }
+}
+
+impl Revoke for DynamoStore {
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(token_hash))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(token_hash)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+
+    async fn revoke_family(&self, family: &str) -> StoreResult<()> {
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tokens_table)
+                .index_name(attr::FAMILY_INDEX)
+                .key_condition_expression("family = :f")
+                .expression_attribute_values(":f", s(family))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in page.items() {
+                if let Some(hash) = item.get(attr::TOKEN_HASH).and_then(|v| v.as_s().ok()) {
+                    self.revoke_token(hash).await?;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn list(v: &[String]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|x| s(x)).collect())
+}
+
+fn client_item(c: &ClientRecord) -> Item {
+    let grants: Vec<String> = c.grants.iter().map(|g| g.as_str().to_owned()).collect();
+    let mut item = Item::from([
+        (attr::CLIENT_ID.into(), s(&c.client_id)),
+        (attr::NAME.into(), s(&c.name)),
+        (attr::SECRET_HASHES.into(), list(&c.secret_hashes)),
+        (attr::GRANTS.into(), list(&grants)),
+        (attr::SCOPES.into(), list(&c.scopes)),
+        (attr::DEFAULT_SCOPES.into(), list(&c.default_scopes)),
+        (attr::DISABLED.into(), AttributeValue::Bool(c.disabled)),
+        (
+            attr::RESOURCE_SERVER.into(),
+            AttributeValue::Bool(c.resource_server),
+        ),
+        (attr::CREATED_AT.into(), n(c.created_at)),
+        (attr::UPDATED_AT.into(), n(c.updated_at)),
+    ]);
+    if let Some(t) = c.access_ttl {
+        item.insert(attr::ACCESS_TTL.into(), n(t));
+    }
+    if let Some(t) = c.refresh_ttl {
+        item.insert(attr::REFRESH_TTL.into(), n(t));
+    }
+    item
+}
+
+fn token_item(t: &TokenRecord) -> Item {
+    let mut item = Item::from([
+        (attr::TOKEN_HASH.into(), s(&t.token_hash)),
+        (attr::KIND.into(), s(t.kind.as_str())),
+        (attr::CLIENT_ID.into(), s(&t.client_id)),
+        (attr::SCOPE.into(), list(&t.scope)),
+        (attr::ISSUED_AT.into(), n(t.issued_at)),
+        (attr::EXPIRES_AT.into(), n(t.expires_at)),
+        (attr::FAMILY.into(), s(&t.family)),
+        (attr::REVOKED.into(), AttributeValue::Bool(t.revoked)),
+    ]);
+    if let Some(at) = t.used_at_ms {
+        item.insert(attr::USED_AT_MS.into(), n(at));
+    }
+    item
+}
+
+/// Reads typed attributes out of an item, naming the first that is missing or mistyped.
+struct Reader<'a> {
+    item: &'a Item,
+    what: &'static str,
+}
+
+impl Reader<'_> {
+    fn bad(&self, name: &str) -> StoreError {
+        StoreError::Internal(format!("malformed {} item: attribute {name}", self.what))
+    }
+
+    fn string(&self, name: &str) -> StoreResult<String> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(v)) => Ok(v.clone()),
+            _ => Err(self.bad(name)),
+        }
+    }
+
+    fn opt_number(&self, name: &str) -> StoreResult<Option<u64>> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| self.bad(name)),
+            _ => Err(self.bad(name)),
+        }
+    }
+
+    fn number(&self, name: &str) -> StoreResult<u64> {
+        self.opt_number(name)?.ok_or_else(|| self.bad(name))
+    }
+
+    fn flag(&self, name: &str) -> StoreResult<bool> {
+        match self.item.get(name) {
+            None => Ok(false),
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            _ => Err(self.bad(name)),
+        }
+    }
+
+    /// A list of strings (a string set is accepted too); missing means empty.
+    fn strings(&self, name: &str) -> StoreResult<Vec<String>> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::Ss(v)) => Ok(v.clone()),
+            Some(AttributeValue::L(v)) => v
+                .iter()
+                .map(|x| x.as_s().cloned().map_err(|_| self.bad(name)))
+                .collect(),
+            _ => Err(self.bad(name)),
+        }
+    }
+}
+
+fn client_from_item(item: &Item) -> StoreResult<ClientRecord> {
+    let r = Reader {
+        item,
+        what: "client",
+    };
+    let secret_hashes = r.strings(attr::SECRET_HASHES)?;
+    if secret_hashes.is_empty() {
+        return Err(r.bad(attr::SECRET_HASHES));
+    }
+    let grants = if item.contains_key(attr::GRANTS) {
+        r.strings(attr::GRANTS)?
+            .iter()
+            .map(|g| GrantType::parse(g).ok_or_else(|| r.bad(attr::GRANTS)))
+            .collect::<StoreResult<_>>()?
+    } else {
+        GrantType::ALL.to_vec()
+    };
+    Ok(ClientRecord {
+        client_id: r.string(attr::CLIENT_ID)?,
+        name: r.string(attr::NAME).unwrap_or_default(),
+        secret_hashes,
+        grants,
+        scopes: r.strings(attr::SCOPES)?,
+        default_scopes: r.strings(attr::DEFAULT_SCOPES)?,
+        access_ttl: r.opt_number(attr::ACCESS_TTL)?,
+        refresh_ttl: r.opt_number(attr::REFRESH_TTL)?,
+        disabled: r.flag(attr::DISABLED)?,
+        resource_server: r.flag(attr::RESOURCE_SERVER)?,
+        created_at: r.opt_number(attr::CREATED_AT)?.unwrap_or(0),
+        updated_at: r.opt_number(attr::UPDATED_AT)?.unwrap_or(0),
+    })
+}
+
+fn token_from_item(item: &Item) -> StoreResult<TokenRecord> {
+    let r = Reader {
+        item,
+        what: "token",
+    };
+    Ok(TokenRecord {
+        token_hash: r.string(attr::TOKEN_HASH)?,
+        kind: TokenKind::parse(&r.string(attr::KIND)?).ok_or_else(|| r.bad(attr::KIND))?,
+        client_id: r.string(attr::CLIENT_ID)?,
+        scope: r.strings(attr::SCOPE)?,
+        issued_at: r.number(attr::ISSUED_AT)?,
+        expires_at: r.number(attr::EXPIRES_AT)?,
+        family: r.string(attr::FAMILY)?,
+        used_at_ms: r.opt_number(attr::USED_AT_MS)?,
+        revoked: r.flag(attr::REVOKED)?,
+    })
+}
