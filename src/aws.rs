@@ -10,6 +10,12 @@ use std::time::Duration;
 /// Loads the SDK configuration (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`) and builds
 /// a DynamoDB client whose operations, retries included, end within `timeout`.
 pub async fn dynamodb_client(timeout: Duration) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&config_loader(timeout).load().await)
+}
+
+/// The SDK configuration loader with this service's HTTP client, timeouts and retries;
+/// callers may set more (an endpoint, a region, credentials) before loading.
+pub fn config_loader(timeout: Duration) -> aws_config::ConfigLoader {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -18,11 +24,8 @@ pub async fn dynamodb_client(timeout: Duration) -> aws_sdk_dynamodb::Client {
         .operation_attempt_timeout(timeout.mul_f32(0.6))
         .operation_timeout(timeout)
         .build();
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeouts)
         .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
 }

@@ -6,6 +6,7 @@
 //! - [`http`]: Lambda proxy events in, proxy responses out.
 //! - [`config`] and [`aws`]: start-up.
 
+pub mod admin;
 pub mod aws;
 pub mod config;
 pub mod http;

@@ -4,6 +4,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod tables;
 
 use std::fmt;
 use std::future::Future;

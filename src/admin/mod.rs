@@ -1,0 +1,1 @@
+//! The administration tool's logic (`oauth-admin`): clients and tables.

@@ -1,0 +1,269 @@
+//! Shared test setup: a moto server on loopback, per-test tables, API Gateway events.
+#![allow(dead_code)]
+
+use aws_config::Region;
+use aws_sdk_dynamodb::config::Credentials;
+use oauth_token_service::oauth::{IssuePolicy, secret, token};
+use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::store::tables::create_tables;
+use oauth_token_service::store::{ClientRecord, GrantType};
+use ring::rand::SystemRandom;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A moto server for this test binary: the one named by `OAUTH_TEST_DYNAMODB_ENDPOINT`
+/// (the test script starts one for the whole run), or one started here from the tools
+/// virtualenv (`scripts/tools.sh` installs it). A server started here is a child of a
+/// shell that waits on its stdin: when the test process exits, the pipe closes and the
+/// shell stops the server by its PID.
+pub fn moto_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    static KEEP: OnceLock<Mutex<(Child, ChildStdin)>> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| {
+            if let Ok(ep) = std::env::var("OAUTH_TEST_DYNAMODB_ENDPOINT") {
+                return ep;
+            }
+            let moto = root().join(".tools/venv/bin/moto_server");
+            assert!(
+                moto.exists(),
+                "{} is missing: run scripts/tools.sh (or `make test`)",
+                moto.display()
+            );
+            let port = free_port();
+            let script = format!(
+                "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read -r _; kill $pid; wait $pid",
+                moto.display()
+            );
+            let mut child = Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("start moto_server");
+            let stdin = child.stdin.take().expect("moto stdin");
+            wait_for_port(port, Duration::from_secs(30));
+            let _ = KEEP.set(Mutex::new((child, stdin)));
+            format!("http://127.0.0.1:{port}")
+        })
+        .clone()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < limit, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A DynamoDB client for `endpoint` with dummy credentials and the service's timeouts.
+pub async fn sdk_client(endpoint: &str, timeout: Duration) -> aws_sdk_dynamodb::Client {
+    let config = oauth_token_service::aws::config_loader(timeout)
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+/// Table names unique to one test, so tests share the server but not their data.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A store over fresh tables on the moto server.
+pub async fn fresh_store() -> DynamoStore {
+    let client = sdk_client(&moto_endpoint(), Duration::from_secs(5)).await;
+    let store = DynamoStore::new(client, &unique("clients"), &unique("tokens"));
+    create_tables(&store).await.expect("create tables");
+    store
+}
+
+pub const TEST_POLICY: IssuePolicy = IssuePolicy {
+    access_ttl: 604_800,
+    refresh_ttl: 1_209_600,
+    issue_refresh_tokens: true,
+};
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A client with a generated-style secret (fast hash) and the given scopes.
+pub fn client_with_secret(id: &str, secret_text: &str, scopes: &[&str]) -> ClientRecord {
+    let rng = SystemRandom::new();
+    let mut c = ClientRecord::new(
+        id,
+        "test client",
+        secret::hash_generated(secret_text, &rng).expect("hash"),
+        now(),
+    );
+    c.scopes = scopes.iter().map(|s| s.to_string()).collect();
+    c.grants = GrantType::ALL.to_vec();
+    c
+}
+
+/// A 40-character secret like the admin tool's.
+pub fn new_secret() -> String {
+    token::generate(&SystemRandom::new()).expect("rng")
+}
+
+/// An API Gateway HTTP API (payload 2.0) event as API Gateway sends it.
+pub fn v2_event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>, base64: bool) -> Value {
+    let mut h = serde_json::Map::new();
+    h.insert("host".into(), json!("abc123.execute-api.us-east-1.amazonaws.com"));
+    h.insert("user-agent".into(), json!("tests"));
+    for (k, v) in headers {
+        h.insert(k.to_ascii_lowercase(), json!(v));
+    }
+    let body = body.map(|b| {
+        if base64 {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(b)
+        } else {
+            b.to_owned()
+        }
+    });
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "tests"},
+            "requestId": "test-request",
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "27/Nov/2026:21:00:00 +0000",
+            "timeEpoch": 1_795_813_200_000u64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+}
+
+/// A JSON POST to /oauth.
+pub fn json_post(body: &Value) -> Value {
+    v2_event("POST", "/oauth", &[("content-type", "application/json")], Some(&body.to_string()), false)
+}
+
+/// A form POST to /oauth, base64-encoded as API Gateway sends forms.
+pub fn form_post(body: &str, headers: &[(&str, &str)]) -> Value {
+    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+    h.extend_from_slice(headers);
+    v2_event("POST", "/oauth", &h, Some(body), true)
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))`.
+pub fn basic(id: &str, secret_text: &str) -> String {
+    use base64::Engine;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret_text)))
+    )
+}
+
+/// The parts of a proxy response tests look at.
+pub struct Answer {
+    pub status: u64,
+    pub headers: serde_json::Map<String, Value>,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn from_event(v: &Value) -> Answer {
+        Answer {
+            status: v["statusCode"].as_u64().expect("statusCode"),
+            headers: v["headers"].as_object().cloned().unwrap_or_default(),
+            body: serde_json::from_str(v["body"].as_str().expect("body")).expect("JSON body"),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    }
+
+    /// Asserts an error answer: status, key, exact description, and the no-store headers.
+    pub fn assert_error(&self, status: u64, key: &str, description: &str) {
+        assert_eq!(self.status, status, "status of {}", self.body);
+        assert_eq!(self.body["error"], key, "{}", self.body);
+        assert_eq!(self.body["error_description"], description);
+        assert_eq!(self.body.as_object().map(|o| o.len()), Some(2), "only error and error_description");
+        self.assert_no_store();
+        if status == 401 {
+            assert_eq!(self.header("WWW-Authenticate"), Some("Basic realm=\"oauth\""));
+        }
+    }
+
+    pub fn assert_no_store(&self) {
+        assert_eq!(self.header("Cache-Control"), Some("no-store"));
+        assert_eq!(self.header("Pragma"), Some("no-cache"));
+        assert_eq!(self.header("Content-Type"), Some("application/json"));
+    }
+}
+
+/// The document's invalid_request text naming `param`.
+pub fn invalid_request(param: &str) -> String {
+    format!("The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Check the \"{param}\" parameter.")
+}
+
+pub const INVALID_CLIENT: &str = "Client authentication failed";
+pub const INVALID_REFRESH: &str = "The refresh token is invalid.";
+pub const UNAUTHORIZED_CLIENT: &str = "The client is not authorized to request an access token using this method.";
+pub const TEMPORARILY_UNAVAILABLE: &str = "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.";
+pub const SERVER_ERROR: &str = "The authorization server encountered an unexpected condition which prevented it from fulfilling the request.";
+
+pub fn invalid_scope(scope: &str) -> String {
+    format!("The requested scope is invalid, unknown, or malformed. Check the \"{scope}\" scope.")
+}
+
+pub fn unsupported_grant_type(grant: &str) -> String {
+    format!("The authorization grant type \"{grant}\" is not supported by the authorization server")
+}
+
+/// Writes to stderr without interleaving mid-line with other tests.
+pub fn note(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
