@@ -70,7 +70,8 @@ moto_start() {
   MOTO_ENDPOINT="http://127.0.0.1:$port"
   MOTO_LOG="$MOTO_SH_ROOT/.tools/moto-$port.log"
 
-  "$bin" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
+  # scripts/moto_server.py: moto_server serialized, so conditional writes stay atomic.
+  "$MOTO_SH_ROOT/.tools/venv/bin/python" "$MOTO_SH_ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
   MOTO_PID=$!
 
   local deadline=$((SECONDS + timeout))

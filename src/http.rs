@@ -4,7 +4,7 @@
 //! invocation on shapes it does not know: here every event gets a documented answer.
 
 use crate::oauth::request::MAX_BODY_BYTES;
-use crate::oauth::{Issuer, OAuthError, Trace, parse_authorization, parse_params};
+use crate::oauth::{Issuer, OAuthError, Trace, metadata, parse_authorization, parse_params};
 use crate::store::GrantStore;
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -21,6 +21,8 @@ pub struct HttpRequest {
     /// The body after base64 decoding; empty when it could not be decoded.
     pub body: Vec<u8>,
     pub request_id: String,
+    /// `scheme://host` as the caller reached the service.
+    pub base_url: String,
 }
 
 /// An answer: status, headers beyond the common ones, JSON body.
@@ -122,8 +124,32 @@ impl HttpRequest {
             authorization,
             body,
             request_id,
+            base_url: base_url(event),
         }
     }
+}
+
+/// `scheme://host` from the event: API Gateway's domain name, else the Host header; http
+/// only for a loopback host or when a proxy says so.
+fn base_url(event: &Value) -> String {
+    let header = |name: &str| {
+        event
+            .get("headers")
+            .and_then(Value::as_object)
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+    };
+    let host = header("host")
+        .or_else(|| str_at(event, &["requestContext", "domainName"]))
+        .unwrap_or("localhost");
+    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+    let scheme = match header("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        Some(_) => "https",
+        None if local => "http",
+        None => "https",
+    };
+    format!("{scheme}://{host}")
 }
 
 /// Decodes a base64 body. One that cannot be decoded reads as no body, and one that would
@@ -137,21 +163,39 @@ fn decode_body(raw: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The routes the function serves, matched on the path's end so that a stage prefix
-/// (`/prod/oauth`) does not matter.
+/// The routes the function serves, matched on the path's end so that a prefix (an API
+/// stage such as `/prod`, or a local server's `/lambda-url/token`) does not matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Token,
+    Revoke,
+    Introspect,
+    Metadata,
     NotFound,
 }
 
 impl Route {
-    pub fn of(path: &str) -> Route {
+    const PATHS: [(&'static str, Route); 4] = [
+        ("/oauth", Route::Token),
+        ("/oauth/revoke", Route::Revoke),
+        ("/oauth/introspect", Route::Introspect),
+        ("/.well-known/oauth-authorization-server", Route::Metadata),
+    ];
+
+    /// The route at `path`, and the prefix before it.
+    pub fn of(path: &str) -> (Route, &str) {
         let path = path.trim_end_matches('/');
-        if path.ends_with("/oauth") || path == "oauth" {
-            Route::Token
-        } else {
-            Route::NotFound
+        Self::PATHS
+            .iter()
+            .find_map(|(suffix, route)| path.strip_suffix(suffix).map(|prefix| (*route, prefix)))
+            .unwrap_or((Route::NotFound, ""))
+    }
+
+    /// The one method the route answers.
+    fn method(self) -> &'static str {
+        match self {
+            Route::Metadata => "GET",
+            _ => "POST",
         }
     }
 }
@@ -159,6 +203,8 @@ impl Route {
 /// The token function: routes a request and answers it, logging one line.
 pub struct App<'a, S> {
     pub issuer: Issuer<'a, S>,
+    /// The issuer URL the metadata names; the request's own base URL when `None`.
+    pub public_url: Option<&'a str>,
 }
 
 impl<S: GrantStore> App<'_, S> {
@@ -171,10 +217,13 @@ impl<S: GrantStore> App<'_, S> {
     pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
         let started = Instant::now();
         let mut trace = Trace::default();
-        let result = match (Route::of(&request.path), request.method.as_str()) {
-            (Route::Token, "POST") => self.token(request, &mut trace).await,
-            (Route::Token, _) => Err(OAuthError::MethodNotAllowed("POST")),
-            (Route::NotFound, _) => Err(OAuthError::NotFound),
+        let (route, prefix) = Route::of(&request.path);
+        let result = if route == Route::NotFound {
+            Err(OAuthError::NotFound)
+        } else if request.method != route.method() {
+            Err(OAuthError::MethodNotAllowed(route.method()))
+        } else {
+            self.route(route, prefix, request, &mut trace).await
         };
         let response = match &result {
             Ok(body) => HttpResponse::json(200, body.clone()),
@@ -192,10 +241,35 @@ impl<S: GrantStore> App<'_, S> {
         response
     }
 
-    async fn token(&self, request: &HttpRequest, trace: &mut Trace) -> Result<String, OAuthError> {
+    async fn route(
+        &self,
+        route: Route,
+        prefix: &str,
+        request: &HttpRequest,
+        trace: &mut Trace,
+    ) -> Result<String, OAuthError> {
         let params = parse_params(request.content_type.as_deref(), &request.body);
         let auth = parse_authorization(request.authorization.iter().map(Vec::as_slice));
-        let issued = self.issuer.token(&params, &auth, trace).await?;
-        serde_json::to_string(&issued).map_err(|_| OAuthError::ServerError)
+        let body = match route {
+            Route::Token => to_json(&self.issuer.token(&params, &auth, trace).await?),
+            Route::Revoke => {
+                self.issuer.revoke(&params, &auth, trace).await?;
+                Ok("{}".to_owned())
+            }
+            Route::Introspect => to_json(&self.issuer.introspect(&params, &auth, trace).await?),
+            Route::Metadata => {
+                let base = match self.public_url {
+                    Some(url) => url.to_owned(),
+                    None => format!("{}{prefix}", request.base_url),
+                };
+                to_json(&metadata::document(&base))
+            }
+            Route::NotFound => Err(OAuthError::NotFound),
+        }?;
+        Ok(body)
     }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, OAuthError> {
+    serde_json::to_string(value).map_err(|_| OAuthError::ServerError)
 }

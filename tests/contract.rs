@@ -23,7 +23,11 @@ struct Service {
 
 impl Service {
     fn new() -> Self {
-        Self::with_client(client_with_secret(ID, SECRET, &["quotes:read", "quotes:write", "admin"]))
+        Self::with_client(client_with_secret(
+            ID,
+            SECRET,
+            &["quotes:read", "quotes:write", "admin"],
+        ))
     }
 
     fn with_client(client: ClientRecord) -> Self {
@@ -44,6 +48,7 @@ impl Service {
                 rng: &self.rng,
                 clock: system_clock_ms,
             },
+            public_url: None,
         };
         Answer::from_event(&app.handle_event(&event).await)
     }
@@ -88,7 +93,9 @@ async fn json_body_as_in_the_document_gets_a_token() {
 async fn form_body_gets_a_token() {
     let s = Service::new();
     let a = s
-        .form(&format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"))
+        .form(&format!(
+            "grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"
+        ))
         .await;
     assert_issued(&a);
 }
@@ -96,7 +103,13 @@ async fn form_body_gets_a_token() {
 #[tokio::test]
 async fn form_body_not_base64_encoded_gets_a_token() {
     let body = format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}");
-    let e = v2_event("POST", "/oauth", &[("content-type", "application/x-www-form-urlencoded")], Some(&body), false);
+    let e = v2_event(
+        "POST",
+        "/oauth",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(&body),
+        false,
+    );
     assert_issued(&Service::new().call(e).await);
 }
 
@@ -104,16 +117,37 @@ async fn form_body_not_base64_encoded_gets_a_token() {
 async fn content_type_parameters_are_accepted() {
     let s = Service::new();
     let body = format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}");
-    let e = v2_event("POST", "/oauth", &[("content-type", "application/x-www-form-urlencoded;charset=UTF-8")], Some(&body), true);
+    let e = v2_event(
+        "POST",
+        "/oauth",
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=UTF-8",
+        )],
+        Some(&body),
+        true,
+    );
     assert_issued(&s.call(e).await);
-    let e = v2_event("POST", "/oauth", &[("content-type", "Application/JSON; charset=utf-8")], Some(&creds().to_string()), false);
+    let e = v2_event(
+        "POST",
+        "/oauth",
+        &[("content-type", "Application/JSON; charset=utf-8")],
+        Some(&creds().to_string()),
+        false,
+    );
     assert_issued(&s.call(e).await);
 }
 
 #[tokio::test]
 async fn without_content_type_a_brace_body_is_json_and_anything_else_a_form() {
     let s = Service::new();
-    let e = v2_event("POST", "/oauth", &[], Some(&format!("  \n{}", creds())), false);
+    let e = v2_event(
+        "POST",
+        "/oauth",
+        &[],
+        Some(&format!("  \n{}", creds())),
+        false,
+    );
     assert_issued(&s.call(e).await);
     let body = format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}");
     let e = v2_event("POST", "/oauth", &[], Some(&body), true);
@@ -130,25 +164,55 @@ async fn unparseable_body_reports_the_first_missing_parameter() {
         "\"client_credentials\"",
         "{\"grant_type\":\"client_credentials\"} trailing",
     ] {
-        let e = v2_event("POST", "/oauth", &[("content-type", "application/json")], Some(body), false);
-        s.call(e).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
+        let e = v2_event(
+            "POST",
+            "/oauth",
+            &[("content-type", "application/json")],
+            Some(body),
+            false,
+        );
+        s.call(e)
+            .await
+            .assert_error(400, "invalid_request", &invalid_request("grant_type"));
     }
 }
 
 #[tokio::test]
 async fn the_documents_example_with_its_trailing_comma_is_not_json() {
     let doc = "{\n   \"grant_type\":\"client_credentials\",\n   \"client_id\":\"42\",\n   \"client_secret\":\"IZgwaBTZ2EdtT3hT7UzG2rLQ8S0Vmu9GDxeHwcPz\",\n}";
-    let e = v2_event("POST", "/oauth", &[("content-type", "application/json")], Some(doc), false);
-    Service::new().call(e).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    let e = v2_event(
+        "POST",
+        "/oauth",
+        &[("content-type", "application/json")],
+        Some(doc),
+        false,
+    );
+    Service::new().call(e).await.assert_error(
+        400,
+        "invalid_request",
+        &invalid_request("grant_type"),
+    );
 }
 
 #[tokio::test]
 async fn other_content_types_carry_no_parameters() {
     let s = Service::new();
     let form = format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}");
-    for ct in ["text/plain", "application/xml", "multipart/form-data; boundary=x"] {
-        let e = v2_event("POST", "/oauth", &[("content-type", ct)], Some(&form), false);
-        s.call(e).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    for ct in [
+        "text/plain",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+    ] {
+        let e = v2_event(
+            "POST",
+            "/oauth",
+            &[("content-type", ct)],
+            Some(&form),
+            false,
+        );
+        s.call(e)
+            .await
+            .assert_error(400, "invalid_request", &invalid_request("grant_type"));
     }
 }
 
@@ -161,7 +225,9 @@ async fn body_over_16_kib_after_base64_decoding_carries_no_parameters() {
     // Encoded, the 16 KiB body is over 21 KiB: the limit is on the decoded size.
     assert_issued(&s.form(&exact).await);
     let over = format!("{exact}x");
-    s.form(&over).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    s.form(&over)
+        .await
+        .assert_error(400, "invalid_request", &invalid_request("grant_type"));
 }
 
 #[tokio::test]
@@ -171,13 +237,21 @@ async fn unknown_parameters_are_ignored_even_when_repeated() {
         .form(&format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&redirect_uri=a&redirect_uri=b&foo="))
         .await;
     assert_issued(&a);
-    let a = s.json(with(creds(), "extra", json!({"nested": [1, 2, {"deep": null}]}))).await;
+    let a = s
+        .json(with(
+            creds(),
+            "extra",
+            json!({"nested": [1, 2, {"deep": null}]}),
+        ))
+        .await;
     assert_issued(&a);
 }
 
 #[tokio::test]
 async fn an_integer_client_id_reads_as_its_decimal_string() {
-    let a = Service::new().json(with(creds(), "client_id", json!(42))).await;
+    let a = Service::new()
+        .json(with(creds(), "client_id", json!(42)))
+        .await;
     assert_issued(&a);
 }
 
@@ -201,60 +275,118 @@ async fn other_json_types_are_invalid_request_naming_the_parameter() {
         ("grant_type", json!(["client_credentials"])),
         ("scope", json!(["quotes:read"])),
     ] {
-        s.json(with(creds(), key, value))
-            .await
-            .assert_error(400, "invalid_request", &invalid_request(key));
+        s.json(with(creds(), key, value)).await.assert_error(
+            400,
+            "invalid_request",
+            &invalid_request(key),
+        );
     }
 }
 
 #[tokio::test]
 async fn an_empty_value_counts_as_missing() {
     let s = Service::new();
-    s.form(&format!("grant_type=&client_id={ID}&client_secret={SECRET}"))
-        .await
-        .assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    s.form(&format!(
+        "grant_type=&client_id={ID}&client_secret={SECRET}"
+    ))
+    .await
+    .assert_error(400, "invalid_request", &invalid_request("grant_type"));
     s.json(with(creds(), "client_secret", json!("")))
         .await
         .assert_error(400, "invalid_request", &invalid_request("client_secret"));
     // An empty scope is no scope: the defaults are granted.
-    assert_issued(&s.form(&format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&scope=")).await);
+    assert_issued(
+        &s.form(&format!(
+            "grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&scope="
+        ))
+        .await,
+    );
 }
 
 #[tokio::test]
 async fn a_parameter_given_twice_is_invalid_request_naming_it() {
     let s = Service::new();
     for (body, name) in [
-        (format!("grant_type=client_credentials&grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"), "grant_type"),
-        (format!("grant_type=client_credentials&client_id={ID}&client_id={ID}&client_secret={SECRET}"), "client_id"),
-        (format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&client_secret="), "client_secret"),
-        (format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&scope=admin&scope=admin"), "scope"),
+        (
+            format!(
+                "grant_type=client_credentials&grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"
+            ),
+            "grant_type",
+        ),
+        (
+            format!(
+                "grant_type=client_credentials&client_id={ID}&client_id={ID}&client_secret={SECRET}"
+            ),
+            "client_id",
+        ),
+        (
+            format!(
+                "grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&client_secret="
+            ),
+            "client_secret",
+        ),
+        (
+            format!(
+                "grant_type=client_credentials&client_id={ID}&client_secret={SECRET}&scope=admin&scope=admin"
+            ),
+            "scope",
+        ),
     ] {
-        s.form(&body).await.assert_error(400, "invalid_request", &invalid_request(name));
+        s.form(&body)
+            .await
+            .assert_error(400, "invalid_request", &invalid_request(name));
     }
-    let dup = format!("{{\"grant_type\":\"client_credentials\",\"client_id\":\"{ID}\",\"client_id\":\"{ID}\",\"client_secret\":\"{SECRET}\"}}");
-    let e = v2_event("POST", "/oauth", &[("content-type", "application/json")], Some(&dup), false);
-    s.call(e).await.assert_error(400, "invalid_request", &invalid_request("client_id"));
+    let dup = format!(
+        "{{\"grant_type\":\"client_credentials\",\"client_id\":\"{ID}\",\"client_id\":\"{ID}\",\"client_secret\":\"{SECRET}\"}}"
+    );
+    let e = v2_event(
+        "POST",
+        "/oauth",
+        &[("content-type", "application/json")],
+        Some(&dup),
+        false,
+    );
+    s.call(e)
+        .await
+        .assert_error(400, "invalid_request", &invalid_request("client_id"));
 }
 
 #[tokio::test]
 async fn a_bad_parameter_is_reported_at_the_step_that_reads_it() {
     let s = Service::new();
     // A duplicated scope (step 7) loses to a missing grant type (step 1) ...
-    s.form(&format!("client_id={ID}&client_secret={SECRET}&scope=a&scope=b"))
-        .await
-        .assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    s.form(&format!(
+        "client_id={ID}&client_secret={SECRET}&scope=a&scope=b"
+    ))
+    .await
+    .assert_error(400, "invalid_request", &invalid_request("grant_type"));
     // ... and to a failed authentication (step 4).
-    s.form(&format!("grant_type=client_credentials&client_id={ID}&client_secret=wrong&scope=a&scope=b"))
-        .await
-        .assert_error(401, "invalid_client", INVALID_CLIENT);
+    s.form(&format!(
+        "grant_type=client_credentials&client_id={ID}&client_secret=wrong&scope=a&scope=b"
+    ))
+    .await
+    .assert_error(401, "invalid_client", INVALID_CLIENT);
 }
 
 #[tokio::test]
 async fn the_query_string_is_never_read() {
-    let mut e = v2_event("POST", "/oauth", &[("content-type", "application/x-www-form-urlencoded")], None, false);
-    e["rawQueryString"] = json!(format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"));
-    e["queryStringParameters"] = json!({"grant_type": "client_credentials", "client_id": ID, "client_secret": SECRET});
-    Service::new().call(e).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    let mut e = v2_event(
+        "POST",
+        "/oauth",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        None,
+        false,
+    );
+    e["rawQueryString"] = json!(format!(
+        "grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"
+    ));
+    e["queryStringParameters"] =
+        json!({"grant_type": "client_credentials", "client_id": ID, "client_secret": SECRET});
+    Service::new().call(e).await.assert_error(
+        400,
+        "invalid_request",
+        &invalid_request("grant_type"),
+    );
 }
 
 #[tokio::test]
@@ -276,7 +408,11 @@ async fn a_rest_api_payload_1_event_works() {
 async fn invalid_base64_body_carries_no_parameters() {
     let mut e = form_post("x", &[]);
     e["body"] = json!("%%% not base64 %%%");
-    Service::new().call(e).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    Service::new().call(e).await.assert_error(
+        400,
+        "invalid_request",
+        &invalid_request("grant_type"),
+    );
 }
 
 // §2 Client authentication
@@ -284,7 +420,12 @@ async fn invalid_base64_body_carries_no_parameters() {
 #[tokio::test]
 async fn client_secret_basic_gets_a_token() {
     let s = Service::new();
-    let a = s.call(form_post("grant_type=client_credentials", &[("authorization", &basic(ID, SECRET))])).await;
+    let a = s
+        .call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic(ID, SECRET))],
+        ))
+        .await;
     assert_issued(&a);
 }
 
@@ -292,7 +433,12 @@ async fn client_secret_basic_gets_a_token() {
 async fn basic_credentials_are_form_url_decoded() {
     let secret = "p+ss:w%rd ü/=";
     let s = Service::with_client(client_with_secret("legacy.client", secret, &[]));
-    let a = s.call(form_post("grant_type=client_credentials", &[("authorization", &basic("legacy.client", secret))])).await;
+    let a = s
+        .call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic("legacy.client", secret))],
+        ))
+        .await;
     assert_issued(&a);
 }
 
@@ -302,8 +448,17 @@ async fn basic_falls_back_to_the_raw_value_when_decoding_fails_authentication() 
     let s = Service::with_client(client_with_secret("raw-client", secret, &[]));
     use base64::Engine;
     // Sent without form-url-encoding: decoded, it would read "a bAc".
-    let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("raw-client:{secret}")));
-    assert_issued(&s.call(form_post("grant_type=client_credentials", &[("authorization", &header)])).await);
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("raw-client:{secret}"))
+    );
+    assert_issued(
+        &s.call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &header)],
+        ))
+        .await,
+    );
 }
 
 #[tokio::test]
@@ -330,25 +485,40 @@ async fn basic_that_cannot_be_read_is_invalid_client_whatever_the_body_holds() {
 async fn another_authorization_scheme_is_ignored() {
     let s = Service::new();
     let body = format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}");
-    assert_issued(&s.call(form_post(&body, &[("authorization", "Bearer abc")])).await);
+    assert_issued(
+        &s.call(form_post(&body, &[("authorization", "Bearer abc")]))
+            .await,
+    );
 }
 
 #[tokio::test]
 async fn basic_with_a_body_secret_is_invalid_request_for_client_secret() {
     let s = Service::new();
-    s.call(form_post(&format!("grant_type=client_credentials&client_secret={SECRET}"), &[("authorization", &basic(ID, SECRET))]))
-        .await
-        .assert_error(400, "invalid_request", &invalid_request("client_secret"));
+    s.call(form_post(
+        &format!("grant_type=client_credentials&client_secret={SECRET}"),
+        &[("authorization", &basic(ID, SECRET))],
+    ))
+    .await
+    .assert_error(400, "invalid_request", &invalid_request("client_secret"));
 }
 
 #[tokio::test]
 async fn a_body_client_id_beside_basic_must_name_the_same_client() {
     let s = Service::new();
     let auth = basic(ID, SECRET);
-    assert_issued(&s.call(form_post(&format!("grant_type=client_credentials&client_id={ID}"), &[("authorization", &auth)])).await);
-    s.call(form_post("grant_type=client_credentials&client_id=43", &[("authorization", &auth)]))
-        .await
-        .assert_error(400, "invalid_request", &invalid_request("client_id"));
+    assert_issued(
+        &s.call(form_post(
+            &format!("grant_type=client_credentials&client_id={ID}"),
+            &[("authorization", &auth)],
+        ))
+        .await,
+    );
+    s.call(form_post(
+        "grant_type=client_credentials&client_id=43",
+        &[("authorization", &auth)],
+    ))
+    .await
+    .assert_error(400, "invalid_request", &invalid_request("client_id"));
 }
 
 #[tokio::test]
@@ -357,10 +527,17 @@ async fn unknown_client_wrong_secret_and_disabled_client_get_the_same_401() {
     disabled.disabled = true;
     let s = Service::new();
     s.store.put_client(disabled);
-    for (id, secret) in [("nobody", SECRET), (ID, "wrong"), ("off", SECRET), ("bad id!", SECRET)] {
-        s.json(json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}))
-            .await
-            .assert_error(401, "invalid_client", INVALID_CLIENT);
+    for (id, secret) in [
+        ("nobody", SECRET),
+        (ID, "wrong"),
+        ("off", SECRET),
+        ("bad id!", SECRET),
+    ] {
+        s.json(
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}),
+        )
+        .await
+        .assert_error(401, "invalid_client", INVALID_CLIENT);
     }
     assert!(s.store.tokens().is_empty());
 }
@@ -369,10 +546,11 @@ async fn unknown_client_wrong_secret_and_disabled_client_get_the_same_401() {
 async fn a_grant_not_listed_for_the_client_is_unauthorized_client() {
     let mut c = client_with_secret(ID, SECRET, &[]);
     c.grants = vec![GrantType::RefreshToken];
-    Service::with_client(c)
-        .json(creds())
-        .await
-        .assert_error(400, "unauthorized_client", UNAUTHORIZED_CLIENT);
+    Service::with_client(c).json(creds()).await.assert_error(
+        400,
+        "unauthorized_client",
+        UNAUTHORIZED_CLIENT,
+    );
 }
 
 // §3 Order of checks
@@ -390,11 +568,17 @@ async fn an_unsupported_grant_type_is_501_with_the_value_cut_to_64_characters() 
     let s = Service::new();
     s.json(json!({"grant_type": "password"}))
         .await
-        .assert_error(501, "unsupported_grant_type", &unsupported_grant_type("password"));
+        .assert_error(
+            501,
+            "unsupported_grant_type",
+            &unsupported_grant_type("password"),
+        );
     let long = "é".repeat(100);
-    s.json(json!({"grant_type": long}))
-        .await
-        .assert_error(501, "unsupported_grant_type", &unsupported_grant_type(&"é".repeat(64)));
+    s.json(json!({"grant_type": long})).await.assert_error(
+        501,
+        "unsupported_grant_type",
+        &unsupported_grant_type(&"é".repeat(64)),
+    );
 }
 
 #[tokio::test]
@@ -413,9 +597,13 @@ async fn authentication_comes_before_grant_permission_and_scope() {
     let mut c = client_with_secret(ID, SECRET, &[]);
     c.grants = vec![GrantType::RefreshToken];
     let s = Service::with_client(c);
-    s.json(with(with(creds(), "client_secret", json!("wrong")), "scope", json!("nope")))
-        .await
-        .assert_error(401, "invalid_client", INVALID_CLIENT);
+    s.json(with(
+        with(creds(), "client_secret", json!("wrong")),
+        "scope",
+        json!("nope"),
+    ))
+    .await
+    .assert_error(401, "invalid_client", INVALID_CLIENT);
     s.json(with(creds(), "scope", json!("nope")))
         .await
         .assert_error(400, "unauthorized_client", UNAUTHORIZED_CLIENT);
@@ -439,7 +627,13 @@ async fn refresh_grant_without_refresh_token_is_invalid_request_after_authentica
 
 #[tokio::test]
 async fn scopes_split_on_spaces_and_commas_and_come_back_space_separated() {
-    let a = Service::new().json(with(creds(), "scope", json!("quotes:read,quotes:write admin"))).await;
+    let a = Service::new()
+        .json(with(
+            creds(),
+            "scope",
+            json!("quotes:read,quotes:write admin"),
+        ))
+        .await;
     assert_issued(&a);
     assert_eq!(a.body["scope"], "quotes:read quotes:write admin");
 }
@@ -447,7 +641,11 @@ async fn scopes_split_on_spaces_and_commas_and_come_back_space_separated() {
 #[tokio::test]
 async fn the_first_scope_not_allowed_is_named() {
     Service::new()
-        .json(with(creds(), "scope", json!("quotes:read delete:all,other")))
+        .json(with(
+            creds(),
+            "scope",
+            json!("quotes:read delete:all,other"),
+        ))
         .await
         .assert_error(400, "invalid_scope", &invalid_scope("delete:all"));
 }
@@ -464,7 +662,9 @@ async fn no_scope_requested_gives_the_default_scopes_or_else_all_allowed() {
 
 #[tokio::test]
 async fn no_scope_key_when_nothing_is_granted() {
-    let a = Service::with_client(client_with_secret(ID, SECRET, &[])).json(creds()).await;
+    let a = Service::with_client(client_with_secret(ID, SECRET, &[]))
+        .json(creds())
+        .await;
     assert_issued(&a);
     assert!(a.body.get("scope").is_none(), "{}", a.body);
 }
@@ -477,8 +677,20 @@ async fn success_has_the_documented_shape_and_headers() {
     let a = Service::new().json(creds()).await;
     let after = now();
     assert_issued(&a);
-    let keys: Vec<&str> = a.body.as_object().unwrap().keys().map(String::as_str).collect();
-    for k in ["access_token", "token_type", "expires", "expires_in", "refresh_token"] {
+    let keys: Vec<&str> = a
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for k in [
+        "access_token",
+        "token_type",
+        "expires",
+        "expires_in",
+        "refresh_token",
+    ] {
         assert!(keys.contains(&k), "{k} in {keys:?}");
     }
     let expires = a.body["expires"].as_u64().unwrap();
@@ -506,7 +718,12 @@ async fn lifetimes_follow_the_deployment_and_can_be_overridden_per_client() {
     s.policy.refresh_ttl = 7200;
     let a = s.json(creds()).await;
     assert_eq!(a.body["expires_in"], 3600);
-    let refresh = s.store.tokens().into_iter().find(|t| t.kind == TokenKind::Refresh).unwrap();
+    let refresh = s
+        .store
+        .tokens()
+        .into_iter()
+        .find(|t| t.kind == TokenKind::Refresh)
+        .unwrap();
     assert_eq!(refresh.expires_at - refresh.issued_at, 7200);
 
     let mut c = client_with_secret(ID, SECRET, &[]);
@@ -531,9 +748,19 @@ async fn a_method_other_than_post_is_405_with_allow_post() {
 async fn every_error_names_the_document_status() {
     let s = Service::new();
     // 400, 401 and 501 come from the document's table; each carries no-store.
-    s.json(json!({})).await.assert_error(400, "invalid_request", &invalid_request("grant_type"));
-    s.json(with(creds(), "client_secret", json!("x"))).await.assert_error(401, "invalid_client", INVALID_CLIENT);
-    s.json(json!({"grant_type": "implicit"})).await.assert_error(501, "unsupported_grant_type", &unsupported_grant_type("implicit"));
+    s.json(json!({}))
+        .await
+        .assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    s.json(with(creds(), "client_secret", json!("x")))
+        .await
+        .assert_error(401, "invalid_client", INVALID_CLIENT);
+    s.json(json!({"grant_type": "implicit"}))
+        .await
+        .assert_error(
+            501,
+            "unsupported_grant_type",
+            &unsupported_grant_type("implicit"),
+        );
 }
 
 // §8 Storage
@@ -548,11 +775,17 @@ async fn tokens_are_stored_under_their_sha256_only() {
     assert_eq!(stored.len(), 2);
     let dump = format!("{stored:?}");
     assert!(!dump.contains(access) && !dump.contains(refresh));
-    let at = stored.iter().find(|t| t.token_hash == token::hash(access)).expect("access stored");
+    let at = stored
+        .iter()
+        .find(|t| t.token_hash == token::hash(access))
+        .expect("access stored");
     assert_eq!(at.kind, TokenKind::Access);
     assert_eq!(at.client_id, ID);
     assert_eq!(at.expires_at, a.body["expires"].as_u64().unwrap());
-    let rt = stored.iter().find(|t| t.token_hash == token::hash(refresh)).expect("refresh stored");
+    let rt = stored
+        .iter()
+        .find(|t| t.token_hash == token::hash(refresh))
+        .expect("refresh stored");
     assert_eq!(rt.family, at.family);
 }
 

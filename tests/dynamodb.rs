@@ -21,6 +21,7 @@ async fn call(store: &DynamoStore, event: Value) -> Answer {
             rng: &rng,
             clock: system_clock_ms,
         },
+        public_url: None,
     };
     // A guard against hangs, not a performance assertion.
     let answer = tokio::time::timeout(Duration::from_secs(20), app.handle_event(&event))
@@ -69,21 +70,30 @@ async fn json_form_and_basic_requests_get_tokens_stored_under_their_sha256() {
         a.assert_no_store();
         let access = a.body["access_token"].as_str().unwrap();
         let refresh = a.body["refresh_token"].as_str().unwrap();
-        assert!(!dump.contains(access) && !dump.contains(refresh), "a token in plain text");
+        assert!(
+            !dump.contains(access) && !dump.contains(refresh),
+            "a token in plain text"
+        );
         let item = items
             .iter()
             .find(|i| i["token_hash"].as_s().unwrap() == &token::hash(access))
             .expect("the access token's SHA-256 is a key");
         assert_eq!(item["kind"].as_s().unwrap(), "access");
         assert_eq!(item["client_id"].as_s().unwrap(), "app-1");
-        assert!(matches!(item["expires_at"], AttributeValue::N(_)), "expires_at is a Number");
+        assert!(
+            matches!(item["expires_at"], AttributeValue::N(_)),
+            "expires_at is a Number"
+        );
         assert_eq!(n(item, "expires_at"), a.body["expires"].as_u64().unwrap());
         let r = items
             .iter()
             .find(|i| i["token_hash"].as_s().unwrap() == &token::hash(refresh))
             .expect("the refresh token's SHA-256 is a key");
         assert_eq!(r["kind"].as_s().unwrap(), "refresh");
-        assert_eq!(n(r, "expires_at"), n(r, "issued_at") + TEST_POLICY.refresh_ttl);
+        assert_eq!(
+            n(r, "expires_at"),
+            n(r, "issued_at") + TEST_POLICY.refresh_ttl
+        );
     }
 }
 
@@ -105,9 +115,15 @@ async fn a_disabled_client_gets_invalid_client() {
     let mut client = client_with_secret("app-3", &secret, &[]);
     client.disabled = true;
     store.put_client(&client, true).await.unwrap();
-    call(&store, form_post("grant_type=client_credentials", &[("authorization", &basic("app-3", &secret))]))
-        .await
-        .assert_error(401, "invalid_client", INVALID_CLIENT);
+    call(
+        &store,
+        form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic("app-3", &secret))],
+        ),
+    )
+    .await
+    .assert_error(401, "invalid_client", INVALID_CLIENT);
     assert!(scan(&store, store.tokens_table()).await.is_empty());
 }
 
@@ -132,15 +148,26 @@ async fn a_malformed_client_item_is_a_server_error_without_detail() {
 async fn missing_tables_are_a_server_error() {
     let client = sdk_client(&moto_endpoint(), Duration::from_secs(2)).await;
     let store = DynamoStore::new(client, &unique("absent"), &unique("absent"));
-    call(&store, json_post(&json!({"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"})))
-        .await
-        .assert_error(500, "server_error", SERVER_ERROR);
+    call(
+        &store,
+        json_post(
+            &json!({"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}),
+        ),
+    )
+    .await
+    .assert_error(500, "server_error", SERVER_ERROR);
 }
 
 async fn unreachable_answer(endpoint: &str) -> Answer {
     let client = sdk_client(endpoint, Duration::from_millis(1500)).await;
     let store = DynamoStore::new(client, "oauth-clients", "oauth-tokens");
-    call(&store, json_post(&json!({"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}))).await
+    call(
+        &store,
+        json_post(
+            &json!({"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}),
+        ),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             rng: &rng,
             clock: system_clock_ms,
         },
+        public_url: config.issuer.as_deref(),
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -1,12 +1,11 @@
 //! The token endpoint's grants, `client_credentials` and `refresh_token`, with the checks in
 //! CONTRACT §3's order: the first failure is the answer.
 
+use super::client_auth::Offered;
 use super::error::OAuthError;
-use super::request::{Authorization, Param, Params};
-use super::{scope, secret, token};
-use crate::store::{
-    ClientRecord, GrantStore, GrantType, StoreError, TokenKind, TokenRecord, is_valid_client_id,
-};
+use super::request::{Authorization, Params};
+use super::{scope, token};
+use crate::store::{ClientRecord, GrantStore, GrantType, StoreError, TokenKind, TokenRecord};
 use ring::rand::SystemRandom;
 use serde::Serialize;
 
@@ -65,7 +64,7 @@ pub fn system_clock_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn store_error(e: StoreError) -> OAuthError {
+pub(crate) fn store_error(e: StoreError) -> OAuthError {
     match e {
         StoreError::Unavailable(detail) => {
             tracing::warn!(%detail, "storage unavailable");
@@ -81,69 +80,6 @@ fn store_error(e: StoreError) -> OAuthError {
 fn rng_error(_: ring::error::Unspecified) -> OAuthError {
     tracing::error!("system random number generator failed");
     OAuthError::ServerError
-}
-
-/// The (id, secret) pairs a request offers, after §3 step 3's checks.
-fn credentials<'r>(
-    params: &'r Params,
-    auth: &'r Authorization,
-) -> Result<Vec<(&'r str, &'r str)>, OAuthError> {
-    match auth {
-        Authorization::Malformed => Err(OAuthError::InvalidClient),
-        Authorization::Basic(basic) => {
-            let mut pairs = basic.candidates();
-            match &params.client_id {
-                Param::Absent => {}
-                Param::Invalid => return Err(OAuthError::InvalidRequest("client_id")),
-                Param::Present(body_id) => {
-                    pairs.retain(|(id, _)| id == body_id);
-                    if pairs.is_empty() {
-                        return Err(OAuthError::InvalidRequest("client_id"));
-                    }
-                }
-            }
-            if !params.client_secret.is_absent() {
-                return Err(OAuthError::InvalidRequest("client_secret"));
-            }
-            Ok(pairs)
-        }
-        Authorization::None => {
-            let id = params.client_id.required("client_id")?;
-            let secret = params.client_secret.required("client_secret")?;
-            Ok(vec![(id, secret)])
-        }
-    }
-}
-
-/// The one client id worth looking up among the candidates. When decoding changed the id,
-/// the raw one holds `%` or `+` and is not a valid id, so there is at most one.
-fn lookup_id<'r>(pairs: &[(&'r str, &'r str)]) -> Option<&'r str> {
-    pairs
-        .iter()
-        .map(|(id, _)| *id)
-        .find(|id| is_valid_client_id(id))
-}
-
-/// Step 4: the client, if the offered secret matches one of its hashes and it is enabled.
-/// Unknown clients cost one dummy verification.
-fn authenticate(
-    pairs: &[(&str, &str)],
-    id: Option<&str>,
-    client: Option<ClientRecord>,
-) -> Result<ClientRecord, OAuthError> {
-    let Some(client) = client else {
-        secret::dummy_verify(pairs.first().map_or("", |p| p.1));
-        return Err(OAuthError::InvalidClient);
-    };
-    let secrets = pairs
-        .iter()
-        .filter(|(cid, _)| Some(*cid) == id)
-        .map(|(_, s)| *s);
-    if secret::verify_any(secrets, &client.secret_hashes) && !client.disabled {
-        Ok(client)
-    } else {
-        Err(OAuthError::InvalidClient)
-    }
 }
 
 impl<S: GrantStore> Issuer<'_, S> {
@@ -163,8 +99,8 @@ impl<S: GrantStore> Issuer<'_, S> {
         trace.grant = Some(grant);
 
         // 3. Client credentials present, single, and not mixed.
-        let pairs = credentials(params, auth)?;
-        let id = lookup_id(&pairs);
+        let offered = Offered::from_request(params, auth)?;
+        let id = offered.client_id();
         trace.client_id = id.map(str::to_owned);
 
         // 4. One read: the client, and for a refresh the presented token with it.
@@ -181,7 +117,7 @@ impl<S: GrantStore> Issuer<'_, S> {
                 .await
                 .map_err(store_error)?,
         };
-        let client = authenticate(&pairs, id, client)?;
+        let client = offered.authenticate(client)?;
 
         // 5. The grant is one this client may use.
         if !client.grants.contains(&grant) {

@@ -1,8 +1,11 @@
 //! The OAuth 2 protocol, pure: parameters in, tokens or a documented error out. Nothing
 //! here knows Lambda or DynamoDB.
 
+pub mod client_auth;
 pub mod error;
 pub mod grant;
+pub mod lifecycle;
+pub mod metadata;
 pub mod request;
 pub mod scope;
 pub mod secret;
@@ -10,4 +13,5 @@ pub mod token;
 
 pub use error::OAuthError;
 pub use grant::{IssuePolicy, IssuedTokens, Issuer, Trace, system_clock_ms};
+pub use lifecycle::Introspection;
 pub use request::{Authorization, Param, Params, parse_authorization, parse_params};

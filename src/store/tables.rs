@@ -5,9 +5,8 @@ use super::dynamodb::{DynamoStore, attr};
 use super::{StoreError, StoreResult};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use std::time::Duration;
 
@@ -159,5 +158,7 @@ async fn wait_active(store: &DynamoStore, table: &str) -> StoreResult<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(StoreError::Internal(format!("table {table} did not become ACTIVE")))
+    Err(StoreError::Internal(format!(
+        "table {table} did not become ACTIVE"
+    )))
 }

@@ -35,16 +35,17 @@ pub fn moto_endpoint() -> String {
             if let Ok(ep) = std::env::var("OAUTH_TEST_DYNAMODB_ENDPOINT") {
                 return ep;
             }
-            let moto = root().join(".tools/venv/bin/moto_server");
+            let python = root().join(".tools/venv/bin/python");
             assert!(
-                moto.exists(),
-                "{} is missing: run scripts/tools.sh (or `make test`)",
-                moto.display()
+                root().join(".tools/venv/bin/moto_server").exists(),
+                "moto is missing from .tools/venv: run scripts/tools.sh (or `make test`)"
             );
+            let launcher = root().join("scripts/moto_server.py");
             let port = free_port();
             let script = format!(
-                "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read -r _; kill $pid; wait $pid",
-                moto.display()
+                "{} {} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read -r _; kill $pid; wait $pid",
+                python.display(),
+                launcher.display()
             );
             let mut child = Command::new("bash")
                 .arg("-c")
@@ -142,9 +143,18 @@ pub fn new_secret() -> String {
 }
 
 /// An API Gateway HTTP API (payload 2.0) event as API Gateway sends it.
-pub fn v2_event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>, base64: bool) -> Value {
+pub fn v2_event(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    base64: bool,
+) -> Value {
     let mut h = serde_json::Map::new();
-    h.insert("host".into(), json!("abc123.execute-api.us-east-1.amazonaws.com"));
+    h.insert(
+        "host".into(),
+        json!("abc123.execute-api.us-east-1.amazonaws.com"),
+    );
     h.insert("user-agent".into(), json!("tests"));
     for (k, v) in headers {
         h.insert(k.to_ascii_lowercase(), json!(v));
@@ -182,7 +192,13 @@ pub fn v2_event(method: &str, path: &str, headers: &[(&str, &str)], body: Option
 
 /// A JSON POST to /oauth.
 pub fn json_post(body: &Value) -> Value {
-    v2_event("POST", "/oauth", &[("content-type", "application/json")], Some(&body.to_string()), false)
+    v2_event(
+        "POST",
+        "/oauth",
+        &[("content-type", "application/json")],
+        Some(&body.to_string()),
+        false,
+    )
 }
 
 /// A form POST to /oauth, base64-encoded as API Gateway sends forms.
@@ -198,7 +214,11 @@ pub fn basic(id: &str, secret_text: &str) -> String {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret_text)))
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(id),
+            enc(secret_text)
+        ))
     )
 }
 
@@ -230,10 +250,17 @@ impl Answer {
         assert_eq!(self.status, status, "status of {}", self.body);
         assert_eq!(self.body["error"], key, "{}", self.body);
         assert_eq!(self.body["error_description"], description);
-        assert_eq!(self.body.as_object().map(|o| o.len()), Some(2), "only error and error_description");
+        assert_eq!(
+            self.body.as_object().map(|o| o.len()),
+            Some(2),
+            "only error and error_description"
+        );
         self.assert_no_store();
         if status == 401 {
-            assert_eq!(self.header("WWW-Authenticate"), Some("Basic realm=\"oauth\""));
+            assert_eq!(
+                self.header("WWW-Authenticate"),
+                Some("Basic realm=\"oauth\"")
+            );
         }
     }
 
@@ -246,12 +273,15 @@ impl Answer {
 
 /// The document's invalid_request text naming `param`.
 pub fn invalid_request(param: &str) -> String {
-    format!("The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Check the \"{param}\" parameter.")
+    format!(
+        "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Check the \"{param}\" parameter."
+    )
 }
 
 pub const INVALID_CLIENT: &str = "Client authentication failed";
 pub const INVALID_REFRESH: &str = "The refresh token is invalid.";
-pub const UNAUTHORIZED_CLIENT: &str = "The client is not authorized to request an access token using this method.";
+pub const UNAUTHORIZED_CLIENT: &str =
+    "The client is not authorized to request an access token using this method.";
 pub const TEMPORARILY_UNAVAILABLE: &str = "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.";
 pub const SERVER_ERROR: &str = "The authorization server encountered an unexpected condition which prevented it from fulfilling the request.";
 

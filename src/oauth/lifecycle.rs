@@ -1,0 +1,120 @@
+//! What a client can do with a token it holds, beside the token endpoint (CONTRACT §9):
+//! revoke it (RFC 7009) or introspect it (RFC 7662). Both authenticate the client as the
+//! token endpoint does, and read the client and the token in one round trip.
+
+use super::client_auth::Offered;
+use super::error::OAuthError;
+use super::grant::{Issuer, Trace, store_error};
+use super::request::{Authorization, Params};
+use super::token;
+use crate::store::{ClientRecord, GetClient, GetClientAndToken, Revoke, TokenKind, TokenRecord};
+use serde::Serialize;
+
+/// An introspection answer: `{"active": false}` or the live token's facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+impl Introspection {
+    pub const INACTIVE: Introspection = Introspection {
+        active: false,
+        client_id: None,
+        scope: None,
+        exp: None,
+        iat: None,
+        token_type: None,
+    };
+
+    fn of(t: &TokenRecord) -> Self {
+        Introspection {
+            active: true,
+            client_id: Some(t.client_id.clone()),
+            scope: Some(t.scope.join(" ")),
+            exp: Some(t.expires_at),
+            iat: Some(t.issued_at),
+            token_type: Some(match t.kind {
+                TokenKind::Access => "bearer",
+                TokenKind::Refresh => "refresh_token",
+            }),
+        }
+    }
+}
+
+impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
+    /// Authenticates the client, then reads the `token` parameter's record with it.
+    async fn client_and_token(
+        &self,
+        params: &Params,
+        auth: &Authorization,
+        trace: &mut Trace,
+    ) -> Result<(ClientRecord, Option<TokenRecord>), OAuthError> {
+        let offered = Offered::from_request(params, auth)?;
+        let id = offered.client_id();
+        trace.client_id = id.map(str::to_owned);
+        let hash = params.token.value().map(token::hash);
+        let (client, record) = match (id, &hash) {
+            (None, _) => (None, None),
+            (Some(id), None) => (self.store.get_client(id).await.map_err(store_error)?, None),
+            (Some(id), Some(hash)) => self
+                .store
+                .get_client_and_token(id, hash)
+                .await
+                .map_err(store_error)?,
+        };
+        let client = offered.authenticate(client)?;
+        params.token.required("token")?;
+        params.token_type_hint.optional("token_type_hint")?;
+        Ok((client, record))
+    }
+
+    /// RFC 7009: revokes the client's own token; a refresh token takes its family with it.
+    /// Unknown tokens and other clients' tokens change nothing and answer the same.
+    pub async fn revoke(
+        &self,
+        params: &Params,
+        auth: &Authorization,
+        trace: &mut Trace,
+    ) -> Result<(), OAuthError> {
+        let (client, record) = self.client_and_token(params, auth, trace).await?;
+        match record {
+            Some(t) if t.client_id == client.client_id => match t.kind {
+                TokenKind::Refresh => self.store.revoke_family(&t.family).await,
+                TokenKind::Access => self.store.revoke_token(&t.token_hash).await,
+            }
+            .map_err(store_error),
+            _ => Ok(()),
+        }
+    }
+
+    /// RFC 7662: the facts of a live token the client may see (its own, or any for a
+    /// resource server); `{"active": false}` for everything else.
+    pub async fn introspect(
+        &self,
+        params: &Params,
+        auth: &Authorization,
+        trace: &mut Trace,
+    ) -> Result<Introspection, OAuthError> {
+        let now = (self.clock)() / 1000;
+        let (client, record) = self.client_and_token(params, auth, trace).await?;
+        Ok(match record {
+            Some(t)
+                if t.is_live(now)
+                    && (t.client_id == client.client_id || client.resource_server) =>
+            {
+                Introspection::of(&t)
+            }
+            _ => Introspection::INACTIVE,
+        })
+    }
+}
