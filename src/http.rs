@@ -23,6 +23,8 @@ pub struct HttpRequest {
     pub request_id: String,
     /// `scheme://host` as the caller reached the service.
     pub base_url: String,
+    /// What the Lambda authorizer passed on (`requestContext.authorizer.lambda`), if any.
+    pub authorizer: Option<Value>,
 }
 
 /// An answer: status, headers beyond the common ones, JSON body.
@@ -125,6 +127,10 @@ impl HttpRequest {
             body,
             request_id,
             base_url: base_url(event),
+            authorizer: event
+                .pointer("/requestContext/authorizer/lambda")
+                .filter(|v| v.is_object())
+                .cloned(),
         }
     }
 }
@@ -171,15 +177,18 @@ pub enum Route {
     Revoke,
     Introspect,
     Metadata,
+    /// Protected by the authorizer: echoes what it passed on.
+    WhoAmI,
     NotFound,
 }
 
 impl Route {
-    const PATHS: [(&'static str, Route); 4] = [
+    const PATHS: [(&'static str, Route); 5] = [
         ("/oauth", Route::Token),
         ("/oauth/revoke", Route::Revoke),
         ("/oauth/introspect", Route::Introspect),
         ("/.well-known/oauth-authorization-server", Route::Metadata),
+        ("/whoami", Route::WhoAmI),
     ];
 
     /// The route at `path`, and the prefix before it.
@@ -194,7 +203,7 @@ impl Route {
     /// The one method the route answers.
     fn method(self) -> &'static str {
         match self {
-            Route::Metadata => "GET",
+            Route::Metadata | Route::WhoAmI => "GET",
             _ => "POST",
         }
     }
@@ -264,6 +273,13 @@ impl<S: GrantStore> App<'_, S> {
                 };
                 to_json(&metadata::document(&base))
             }
+            Route::WhoAmI => match &request.authorizer {
+                Some(ctx) => to_json(&json!({
+                    "client_id": ctx.get("client_id"),
+                    "scope": ctx.get("scope"),
+                })),
+                None => Err(OAuthError::AccessDenied),
+            },
             Route::NotFound => Err(OAuthError::NotFound),
         }?;
         Ok(body)

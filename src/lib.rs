@@ -7,6 +7,7 @@
 //! - [`config`] and [`aws`]: start-up.
 
 pub mod admin;
+pub mod authorizer;
 pub mod aws;
 pub mod config;
 pub mod http;

@@ -56,7 +56,9 @@ impl Fixture {
     }
 
     async fn issue(&self, client: &str) -> (String, String) {
-        let a = self.post("/oauth", client, "grant_type=client_credentials").await;
+        let a = self
+            .post("/oauth", client, "grant_type=client_credentials")
+            .await;
         assert_eq!(a.status, 200, "{}", a.body);
         (
             a.body["access_token"].as_str().unwrap().to_owned(),
@@ -156,7 +158,11 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     assert!(!f.active("app", &refresh).await);
     assert!(!f.active("app", &access).await);
     let a = f
-        .post("/oauth", "app", &format!("grant_type=refresh_token&refresh_token={refresh}"))
+        .post(
+            "/oauth",
+            "app",
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
         .await;
     a.assert_error(400, "invalid_refresh", INVALID_REFRESH);
 }
@@ -177,19 +183,26 @@ async fn revoke_and_introspect_authenticate_the_client_and_need_a_token() {
         let wrong = v2_event(
             "POST",
             path,
-            &[("content-type", "application/x-www-form-urlencoded"), ("authorization", &basic("app", "wrong"))],
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", &basic("app", "wrong")),
+            ],
             Some("token=x"),
             true,
         );
         f.call_with(wrong, None)
             .await
             .assert_error(401, "invalid_client", INVALID_CLIENT);
-        f.post(path, "app", "")
-            .await
-            .assert_error(400, "invalid_request", &invalid_request("token"));
-        f.post(path, "app", "token=a&token=b")
-            .await
-            .assert_error(400, "invalid_request", &invalid_request("token"));
+        f.post(path, "app", "").await.assert_error(
+            400,
+            "invalid_request",
+            &invalid_request("token"),
+        );
+        f.post(path, "app", "token=a&token=b").await.assert_error(
+            400,
+            "invalid_request",
+            &invalid_request("token"),
+        );
         let get = v2_event("GET", path, &[], None, false);
         let a = f.call_with(get, None).await;
         a.assert_error(405, "invalid_request", &invalid_request("method"));
@@ -200,16 +213,31 @@ async fn revoke_and_introspect_authenticate_the_client_and_need_a_token() {
 #[tokio::test]
 async fn metadata_describes_the_service_as_it_is() {
     let f = Fixture::new().await;
-    let e = v2_event("GET", "/.well-known/oauth-authorization-server", &[], None, false);
+    let e = v2_event(
+        "GET",
+        "/.well-known/oauth-authorization-server",
+        &[],
+        None,
+        false,
+    );
     let a = f.call_with(e.clone(), None).await;
     assert_eq!(a.status, 200);
     a.assert_no_store();
     let issuer = "https://abc123.execute-api.us-east-1.amazonaws.com";
     assert_eq!(a.body["issuer"], issuer);
     assert_eq!(a.body["token_endpoint"], format!("{issuer}/oauth"));
-    assert_eq!(a.body["revocation_endpoint"], format!("{issuer}/oauth/revoke"));
-    assert_eq!(a.body["introspection_endpoint"], format!("{issuer}/oauth/introspect"));
-    assert_eq!(a.body["grant_types_supported"], json!(["client_credentials", "refresh_token"]));
+    assert_eq!(
+        a.body["revocation_endpoint"],
+        format!("{issuer}/oauth/revoke")
+    );
+    assert_eq!(
+        a.body["introspection_endpoint"],
+        format!("{issuer}/oauth/introspect")
+    );
+    assert_eq!(
+        a.body["grant_types_supported"],
+        json!(["client_credentials", "refresh_token"])
+    );
     assert_eq!(
         a.body["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
@@ -217,9 +245,18 @@ async fn metadata_describes_the_service_as_it_is() {
     assert_eq!(a.body["response_types_supported"], json!([]));
 
     let configured = f.call_with(e, Some("https://auth.example.com")).await;
-    assert_eq!(configured.body["token_endpoint"], "https://auth.example.com/oauth");
+    assert_eq!(
+        configured.body["token_endpoint"],
+        "https://auth.example.com/oauth"
+    );
 
-    let post = v2_event("POST", "/.well-known/oauth-authorization-server", &[], None, false);
+    let post = v2_event(
+        "POST",
+        "/.well-known/oauth-authorization-server",
+        &[],
+        None,
+        false,
+    );
     let a = f.call_with(post, None).await;
     a.assert_error(405, "invalid_request", &invalid_request("method"));
     assert_eq!(a.header("Allow"), Some("GET"));
@@ -228,6 +265,8 @@ async fn metadata_describes_the_service_as_it_is() {
 #[tokio::test]
 async fn unknown_paths_answer_404_in_json_with_no_store() {
     let f = Fixture::new().await;
-    let a = f.call_with(v2_event("POST", "/nothing-here", &[], None, false), None).await;
+    let a = f
+        .call_with(v2_event("POST", "/nothing-here", &[], None, false), None)
+        .await;
     a.assert_error(404, "invalid_request", &invalid_request("path"));
 }

@@ -1,0 +1,150 @@
+//! The API Gateway HTTP API Lambda authorizer (REQUEST type, payload 2.0, simple
+//! responses): authorizes a request whose Authorization header carries a live access token
+//! of this service, and passes its `client_id` and `scope` to the backend. It fails closed:
+//! anything unreadable, unknown, or a storage failure is a denial.
+
+use crate::oauth::token;
+use crate::store::{GetToken, TokenKind};
+use serde_json::{Value, json};
+
+/// Longest token value looked up; anything longer is not one of ours.
+const MAX_TOKEN_LEN: usize = 512;
+
+/// Why a request was allowed or denied, for the log line (never the token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    NoToken,
+    Malformed,
+    Unknown,
+    NotAnAccessToken,
+    Expired,
+    Revoked,
+    StorageFailed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::NoToken => "no_token",
+            Verdict::Malformed => "malformed",
+            Verdict::Unknown => "unknown_token",
+            Verdict::NotAnAccessToken => "not_an_access_token",
+            Verdict::Expired => "expired",
+            Verdict::Revoked => "revoked",
+            Verdict::StorageFailed => "storage_failed",
+        }
+    }
+}
+
+/// The Authorization header's value from the event (any case), else the identity source.
+fn authorization(event: &Value) -> Option<&str> {
+    let from_headers = event
+        .get("headers")
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        })
+        .and_then(|(_, v)| v.as_str());
+    from_headers.or_else(|| {
+        event
+            .get("identitySource")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+    })
+}
+
+/// `Bearer <token>` or the bare token (older Teen Quotes clients send no scheme).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let header = header.trim();
+    let token = match header.split_once(|c: char| c.is_ascii_whitespace()) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return None,
+        // A scheme with nothing after it is not a bare token.
+        None if header.eq_ignore_ascii_case("bearer") || header.eq_ignore_ascii_case("basic") => {
+            return None;
+        }
+        None => header,
+    };
+    let plausible = !token.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && token.bytes().all(|b| b.is_ascii_graphic());
+    plausible.then_some(token)
+}
+
+/// Decides one authorizer event: the simple response and the reason.
+pub async fn authorize<S: GetToken>(store: &S, event: &Value, now: u64) -> (Value, Verdict) {
+    let (verdict, context) = decide(store, event, now).await;
+    let response = match context {
+        Some((client_id, scope)) => json!({
+            "isAuthorized": true,
+            "context": {"client_id": client_id, "scope": scope},
+        }),
+        None => json!({"isAuthorized": false}),
+    };
+    (response, verdict)
+}
+
+async fn decide<S: GetToken>(
+    store: &S,
+    event: &Value,
+    now: u64,
+) -> (Verdict, Option<(String, String)>) {
+    let Some(header) = authorization(event) else {
+        return (Verdict::NoToken, None);
+    };
+    let Some(token) = bearer_token(header) else {
+        return (Verdict::Malformed, None);
+    };
+    let record = match store.get_token(&token::hash(token)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return (Verdict::Unknown, None),
+        Err(e) => {
+            tracing::error!(detail = %e, "token lookup failed: denying");
+            return (Verdict::StorageFailed, None);
+        }
+    };
+    let verdict = if record.kind != TokenKind::Access {
+        Verdict::NotAnAccessToken
+    } else if record.revoked {
+        Verdict::Revoked
+    } else if now >= record.expires_at {
+        Verdict::Expired
+    } else {
+        return (
+            Verdict::Allowed,
+            Some((record.client_id, record.scope.join(" "))),
+        );
+    };
+    (verdict, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_and_bare_tokens_are_read() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer   abc "), Some("abc"));
+        assert_eq!(bearer_token("abc"), Some("abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_junk_are_not() {
+        for h in [
+            "Basic abc",
+            "Bearer",
+            "Bearer a b",
+            "",
+            "   ",
+            "Bearer \u{7f}x",
+        ] {
+            assert_eq!(bearer_token(h), None, "{h:?}");
+        }
+        assert_eq!(bearer_token(&"x".repeat(513)), None);
+    }
+}

@@ -1,0 +1,34 @@
+//! The authorizer function: builds the store once, then decides authorizer events.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use oauth_token_service::authorizer::authorize;
+use oauth_token_service::config::Config;
+use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::{aws, logging};
+use serde_json::Value;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    logging::init();
+    let config = Config::from_env().inspect_err(|e| {
+        tracing::error!(variable = e.variable, "{e}");
+    })?;
+    let client = aws::dynamodb_client(config.dynamodb_timeout).await;
+    let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
+    let store = &store;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (response, verdict) = authorize(store, &event.payload, now).await;
+        tracing::info!(
+            request_id = %event.context.request_id,
+            outcome = verdict.as_str(),
+            client_id = response["context"]["client_id"].as_str().unwrap_or(""),
+            "authorize"
+        );
+        Ok::<Value, std::convert::Infallible>(response)
+    }))
+    .await
+}

@@ -1,0 +1,211 @@
+//! The HTTP API Lambda authorizer (CONTRACT §9) against moto: only a live access token is
+//! authorized, and any failure denies.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use oauth_token_service::authorizer::{Verdict, authorize};
+use oauth_token_service::http::App;
+use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::store::Revoke;
+use oauth_token_service::store::dynamodb::DynamoStore;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A REQUEST authorizer event (payload 2.0) for `GET /whoami`.
+fn authorizer_event(authorization: Option<&str>) -> Value {
+    let mut headers = serde_json::Map::new();
+    headers.insert(
+        "host".into(),
+        json!("abc123.execute-api.us-east-1.amazonaws.com"),
+    );
+    if let Some(a) = authorization {
+        headers.insert("authorization".into(), json!(a));
+    }
+    json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/whoami",
+        "identitySource": authorization.map(|a| vec![a]),
+        "routeKey": "GET /whoami",
+        "rawPath": "/whoami",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "http": {"method": "GET", "path": "/whoami", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "tests"},
+            "requestId": "authz-test", "routeKey": "GET /whoami", "stage": "$default"
+        }
+    })
+}
+
+async fn issued(store: &DynamoStore) -> (String, String) {
+    let secret = new_secret();
+    store
+        .put_client(
+            &client_with_secret("app", &secret, &["read", "write"]),
+            true,
+        )
+        .await
+        .unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let a = Answer::from_event(
+        &app.handle_event(&form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic("app", &secret))],
+        ))
+        .await,
+    );
+    assert_eq!(a.status, 200);
+    (
+        a.body["access_token"].as_str().unwrap().to_owned(),
+        a.body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn check(store: &DynamoStore, authorization: Option<&str>) -> (Value, Verdict) {
+    authorize(store, &authorizer_event(authorization), now()).await
+}
+
+#[tokio::test]
+async fn a_live_access_token_is_authorized_with_its_client_and_scope() {
+    let store = fresh_store().await;
+    let (access, _) = issued(&store).await;
+    for header in [
+        format!("Bearer {access}"),
+        access.clone(),
+        format!("bearer {access}"),
+    ] {
+        let (response, verdict) = check(&store, Some(&header)).await;
+        assert_eq!(verdict, Verdict::Allowed);
+        assert_eq!(
+            response,
+            json!({"isAuthorized": true, "context": {"client_id": "app", "scope": "read write"}})
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_not_authorized() {
+    let store = fresh_store().await;
+    let (_, refresh) = issued(&store).await;
+    let (response, verdict) = check(&store, Some(&format!("Bearer {refresh}"))).await;
+    assert_eq!(response, json!({"isAuthorized": false}));
+    assert_eq!(verdict, Verdict::NotAnAccessToken);
+}
+
+#[tokio::test]
+async fn an_expired_access_token_whose_item_remains_is_not_authorized() {
+    let store = fresh_store().await;
+    let (access, _) = issued(&store).await;
+    store
+        .client()
+        .update_item()
+        .table_name(store.tokens_table())
+        .key("token_hash", AttributeValue::S(token::hash(&access)))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", AttributeValue::N((now() - 1).to_string()))
+        .send()
+        .await
+        .unwrap();
+    let (response, verdict) = check(&store, Some(&format!("Bearer {access}"))).await;
+    assert_eq!(response, json!({"isAuthorized": false}));
+    assert_eq!(verdict, Verdict::Expired);
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_is_not_authorized() {
+    let store = fresh_store().await;
+    let (access, _) = issued(&store).await;
+    store.revoke_token(&token::hash(&access)).await.unwrap();
+    let (response, verdict) = check(&store, Some(&format!("Bearer {access}"))).await;
+    assert_eq!(response, json!({"isAuthorized": false}));
+    assert_eq!(verdict, Verdict::Revoked);
+}
+
+#[tokio::test]
+async fn malformed_missing_and_unknown_tokens_are_not_authorized() {
+    let store = fresh_store().await;
+    issued(&store).await;
+    for (header, expected) in [
+        (Some("Basic YXBwOnNlY3JldA=="), Verdict::Malformed),
+        (Some("Bearer"), Verdict::Malformed),
+        (Some("Bearer two words"), Verdict::Malformed),
+        (Some(""), Verdict::Malformed),
+        (None, Verdict::NoToken),
+        (
+            Some("Bearer 0123456789abcdefghij0123456789ABCDEFGHIJ"),
+            Verdict::Unknown,
+        ),
+    ] {
+        let (response, verdict) = check(&store, header).await;
+        assert_eq!(response, json!({"isAuthorized": false}), "{header:?}");
+        assert_eq!(verdict, expected, "{header:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dynamodb_outage_denies() {
+    let client = sdk_client(
+        &format!("http://127.0.0.1:{}", free_port()),
+        Duration::from_millis(1500),
+    )
+    .await;
+    let store = DynamoStore::new(client, "oauth-clients", "oauth-tokens");
+    let (response, verdict) = tokio::time::timeout(
+        Duration::from_secs(20),
+        check(
+            &store,
+            Some("Bearer 0123456789abcdefghij0123456789ABCDEFGHIJ"),
+        ),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(response, json!({"isAuthorized": false}));
+    assert_eq!(verdict, Verdict::StorageFailed);
+}
+
+#[tokio::test]
+async fn whoami_answers_from_the_authorizers_context() {
+    let store = fresh_store().await;
+    let (access, _) = issued(&store).await;
+    let (response, _) = check(&store, Some(&format!("Bearer {access}"))).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let mut event = v2_event(
+        "GET",
+        "/whoami",
+        &[("authorization", &format!("Bearer {access}"))],
+        None,
+        false,
+    );
+    event["requestContext"]["authorizer"] = json!({"lambda": response["context"]});
+    let a = Answer::from_event(&app.handle_event(&event).await);
+    assert_eq!(a.status, 200);
+    a.assert_no_store();
+    assert_eq!(a.body, json!({"client_id": "app", "scope": "read write"}));
+
+    // Without an authorizer in front, the route refuses.
+    let bare = v2_event("GET", "/whoami", &[], None, false);
+    let a = Answer::from_event(&app.handle_event(&bare).await);
+    assert_eq!(a.status, 401);
+    assert_eq!(a.body["error"], "access_denied");
+}
