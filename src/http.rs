@@ -200,6 +200,17 @@ impl Route {
             .unwrap_or((Route::NotFound, ""))
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Token => "token",
+            Route::Revoke => "revoke",
+            Route::Introspect => "introspect",
+            Route::Metadata => "metadata",
+            Route::WhoAmI => "whoami",
+            Route::NotFound => "not_found",
+        }
+    }
+
     /// The one method the route answers.
     fn method(self) -> &'static str {
         match self {
@@ -242,8 +253,9 @@ impl<S: GrantStore> App<'_, S> {
             request_id = %request.request_id,
             client_id = trace.client_id.as_deref().unwrap_or(""),
             grant = trace.grant.map_or("", |g| g.as_str()),
+            route = route.as_str(),
             status = response.status,
-            outcome = result.as_ref().err().map_or("issued", |e| e.key()),
+            outcome = result.as_ref().err().map_or("ok", |e| e.key()),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             "request"
         );
