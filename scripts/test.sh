@@ -18,3 +18,6 @@ export OAUTH_TEST_DYNAMODB_ENDPOINT="$MOTO_ENDPOINT"
 
 cargo test --all-targets "$@"
 cargo test --doc
+
+# The client libraries (tests/clients) against the function served over HTTP.
+PYTHONDONTWRITEBYTECODE=1 "$ROOT/.tools/venv/bin/pytest" -q tests/clients

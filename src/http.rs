@@ -83,10 +83,11 @@ impl HttpRequest {
     /// Reads a proxy event. Anything missing reads as empty, so that a strange event still
     /// gets an answer rather than a failed invocation.
     pub fn from_event(event: &Value) -> Self {
+        // Methods are case-sensitive (RFC 9110 §9.1): `post` is not POST.
         let method = str_at(event, &["requestContext", "http", "method"])
             .or_else(|| str_at(event, &["httpMethod"]))
             .unwrap_or_default()
-            .to_ascii_uppercase();
+            .to_owned();
         let path = str_at(event, &["rawPath"])
             .or_else(|| str_at(event, &["path"]))
             .unwrap_or("/")
@@ -231,7 +232,13 @@ impl<S: GrantStore> App<'_, S> {
     /// Answers one Lambda event with one proxy response.
     pub async fn handle_event(&self, event: &Value) -> Value {
         let request = HttpRequest::from_event(event);
-        self.handle(&request).await.to_event()
+        let mut response = self.handle(&request).await.to_event();
+        // Payload 2.0 (HTTP APIs, Function URLs) has a `cookies` list, which `cargo lambda
+        // watch` requires; a REST API (1.0) rejects a response carrying it (502).
+        if event.get("version").and_then(Value::as_str) == Some("2.0") {
+            response["cookies"] = json!([]);
+        }
+        response
     }
 
     pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {

@@ -797,3 +797,57 @@ async fn failed_requests_store_nothing() {
     s.json(json!({"grant_type": "password"})).await;
     assert!(s.store.tokens().is_empty());
 }
+
+#[tokio::test]
+async fn an_integer_is_accepted_for_client_id_only() {
+    let s = Service::new();
+    s.json(with(creds(), "grant_type", json!(5)))
+        .await
+        .assert_error(400, "invalid_request", &invalid_request("grant_type"));
+    s.json(with(creds(), "client_secret", json!(12345)))
+        .await
+        .assert_error(400, "invalid_request", &invalid_request("client_secret"));
+}
+
+#[tokio::test]
+async fn a_basic_secret_sent_as_latin_1_authenticates() {
+    // authlib and requests encode Basic credentials as ISO-8859-1, without URL-encoding.
+    let secret = "caf\u{e9} secret";
+    let s = Service::with_client(client_with_secret("latin", secret, &[]));
+    use base64::Engine;
+    let mut raw = b"latin:caf".to_vec();
+    raw.push(0xE9);
+    raw.extend_from_slice(b" secret");
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    );
+    assert_issued(
+        &s.call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &header)],
+        ))
+        .await,
+    );
+}
+
+#[tokio::test]
+async fn payload_2_answers_carry_a_cookies_list_and_payload_1_answers_do_not() {
+    let s = Service::new();
+    let app = App {
+        issuer: Issuer {
+            store: &s.store,
+            policy: &s.policy,
+            rng: &s.rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let v2 = app.handle_event(&json_post(&creds())).await;
+    assert_eq!(v2["cookies"], json!([]));
+    let v1 = json!({"httpMethod": "POST", "path": "/oauth", "headers": {"content-type": "application/json"},
+        "body": creds().to_string(), "isBase64Encoded": false, "requestContext": {"requestId": "r"}});
+    let v1 = app.handle_event(&v1).await;
+    assert_eq!(v1["statusCode"], 200);
+    assert!(v1.get("cookies").is_none());
+}

@@ -5,6 +5,7 @@
 use super::error::OAuthError;
 use base64::Engine;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use std::fmt;
 
 /// Bodies larger than this (after base64 decoding) carry no parameters.
@@ -185,8 +186,8 @@ impl<'de> Visitor<'de> for JsonParams {
         let mut c = Collector::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if Collector::is_known(&key) {
-                let value: serde_json::Value = map.next_value()?;
-                c.add(&key, json_param(value));
+                let value: &'de RawValue = map.next_value()?;
+                c.add(&key, json_param(&key, value));
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -195,14 +196,27 @@ impl<'de> Visitor<'de> for JsonParams {
     }
 }
 
-fn json_param(value: serde_json::Value) -> Param {
-    use serde_json::Value;
-    match value {
-        Value::Null => Param::Absent,
-        Value::String(s) => text(s),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Param::Present(n.to_string()),
-        _ => Param::Invalid,
+/// One JSON value as a parameter (CONTRACT §1): a string; for `client_id` also an integer,
+/// read as the digits sent however many there are; `null` is absent; any other type, or a
+/// string that is not Unicode (a lone surrogate escape), is invalid. The value is read raw,
+/// so that no number is rounded or refused for its size and no nested value is built.
+fn json_param(name: &str, value: &RawValue) -> Param {
+    let raw = value.get().trim();
+    if raw.starts_with('"') {
+        serde_json::from_str::<String>(raw).map_or(Param::Invalid, text)
+    } else if raw == "null" {
+        Param::Absent
+    } else if name == "client_id" && is_json_integer(raw) {
+        Param::Present(raw.to_owned())
+    } else {
+        Param::Invalid
     }
+}
+
+/// A JSON number without fraction or exponent (already known to be valid JSON).
+fn is_json_integer(raw: &str) -> bool {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Client credentials from an `Authorization: Basic` header (CONTRACT §2).
@@ -271,7 +285,19 @@ fn decode_basic(token: &[u8]) -> Option<BasicCredentials> {
         .decode(token)
         .or_else(|_| STANDARD_NO_PAD.decode(token))
         .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        // Not UTF-8: ISO-8859-1, as authlib and requests (so requests-oauthlib) encode
+        // Basic credentials. Client ids are ASCII, so only the secret may hold such bytes.
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let colon = bytes.iter().position(|&b| b == b':')?;
+            if !bytes[..colon].is_ascii() {
+                return None;
+            }
+            bytes.into_iter().map(char::from).collect()
+        }
+    };
     let (id, secret) = text.split_once(':')?;
     if id.is_empty() || secret.is_empty() {
         return None;
