@@ -1,0 +1,849 @@
+//! `oauth-admin`, the real binary, against moto: what it prints, what it stores, and that
+//! the token endpoint (the handler, over the same tables) honours it.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use oauth_token_service::admin::{AdminError, ops};
+use oauth_token_service::http::App;
+use oauth_token_service::oauth::{Issuer, system_clock_ms};
+use oauth_token_service::store::dynamodb::DynamoStore;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// What one run of the binary did.
+#[derive(Debug)]
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn assert_ok(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "{self:?}");
+        assert_eq!(self.stderr, "", "{self:?}");
+        self
+    }
+
+    /// A failure: the exit code, nothing on stdout, and exactly one line on stderr that
+    /// contains `needle`.
+    fn assert_failed(&self, code: i32, needle: &str) -> &Self {
+        assert_eq!(self.code, Some(code), "{self:?}");
+        assert_eq!(self.stdout, "", "{self:?}");
+        assert!(
+            self.stderr.starts_with("oauth-admin: ")
+                && self.stderr.ends_with('\n')
+                && self.stderr.lines().count() == 1,
+            "one line on stderr: {self:?}"
+        );
+        assert!(self.stderr.contains(needle), "{needle:?} in {self:?}");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+/// The binary pointed at two tables of its own on moto (created only by `create-tables`).
+struct Admin {
+    clients: String,
+    tokens: String,
+    endpoint: String,
+}
+
+impl Admin {
+    fn new() -> Self {
+        Admin {
+            clients: unique("admin-clients"),
+            tokens: unique("admin-tokens"),
+            endpoint: moto_endpoint(),
+        }
+    }
+
+    /// With `create-tables` run.
+    fn ready() -> Self {
+        let admin = Admin::new();
+        admin.run(&["create-tables"]).assert_ok();
+        admin
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oauth-admin"));
+        // Only what the test gives: no profile or real credentials from the environment.
+        cmd.args(args)
+            .env_clear()
+            .env("CLIENTS_TABLE", &self.clients)
+            .env("TOKENS_TABLE", &self.tokens)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with_stdin(args, b"")
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Out {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start oauth-admin");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        let out = child.wait_with_output().expect("oauth-admin output");
+        Out {
+            code: out.status.code(),
+            stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+        }
+    }
+
+    /// `create-client ... --json`: the id and secret it printed.
+    fn create(&self, extra: &[&str]) -> (String, String) {
+        let mut args = vec!["create-client", "--json"];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--name") {
+            args.extend(["--name", "test client"]);
+        }
+        let out = self.run(&args);
+        out.assert_ok();
+        let v = out.json();
+        (
+            v["client_id"].as_str().expect("client_id").to_owned(),
+            v["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_owned(),
+        )
+    }
+
+    fn show(&self, id: &str) -> Value {
+        let out = self.run(&["show-client", id, "--json"]);
+        out.assert_ok();
+        out.json()
+    }
+
+    async fn store(&self) -> DynamoStore {
+        let client = sdk_client(&self.endpoint, Duration::from_secs(5)).await;
+        DynamoStore::new(client, &self.clients, &self.tokens)
+    }
+
+    /// Every item of the clients table, raw.
+    async fn clients_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let store = self.store().await;
+        let out = store
+            .client()
+            .scan()
+            .table_name(&self.clients)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan clients");
+        out.items().to_vec()
+    }
+
+    /// The token endpoint's answer to `event`, through the handler over these tables.
+    async fn call(&self, event: Value) -> Answer {
+        let store = self.store().await;
+        let rng = ring::rand::SystemRandom::new();
+        let app = App {
+            issuer: Issuer {
+                store: &store,
+                policy: &TEST_POLICY,
+                rng: &rng,
+                clock: system_clock_ms,
+            },
+            public_url: None,
+        };
+        Answer::from_event(&app.handle_event(&event).await)
+    }
+
+    /// client_credentials with Basic authentication.
+    async fn token(&self, id: &str, secret: &str) -> Answer {
+        self.call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic(id, secret))],
+        ))
+        .await
+    }
+}
+
+fn form_value(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn assert_issued(a: &Answer) {
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["token_type"], "bearer");
+    assert_eq!(a.body["access_token"].as_str().map(str::len), Some(40));
+}
+
+fn assert_invalid_client(a: &Answer) {
+    a.assert_error(401, "invalid_client", INVALID_CLIENT);
+}
+
+#[tokio::test]
+async fn create_tables_twice_creates_then_reports_them_existing() {
+    let admin = Admin::new();
+    let first = admin.run(&["create-tables"]);
+    first.assert_ok();
+    assert_eq!(
+        first.stdout,
+        format!(
+            "clients table {}: created\ntokens table {}: created\nTTL on expires_at: enabled\n",
+            admin.clients, admin.tokens
+        )
+    );
+    let second = admin.run(&["create-tables"]);
+    second.assert_ok();
+    assert_eq!(
+        second.stdout,
+        format!(
+            "clients table {}: already exists\ntokens table {}: already exists\nTTL on expires_at: already enabled\n",
+            admin.clients, admin.tokens
+        )
+    );
+    let store = admin.store().await;
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(&admin.tokens)
+        .send()
+        .await
+        .unwrap();
+    let description = ttl.time_to_live_description().unwrap();
+    assert_eq!(description.attribute_name(), Some("expires_at"));
+}
+
+#[tokio::test]
+async fn create_client_json_prints_one_object_whose_secret_gets_a_token() {
+    let admin = Admin::ready();
+    let out = admin.run(&[
+        "create-client",
+        "--name",
+        "demo",
+        "--scope",
+        "quotes:read",
+        "--json",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let v = out.json();
+    let obj = v.as_object().expect("one JSON object");
+    assert_eq!(obj.len(), 2, "only client_id and client_secret: {v}");
+    let id = v["client_id"].as_str().unwrap();
+    let secret = v["client_secret"].as_str().unwrap();
+    assert_eq!(id.len(), 20);
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
+    assert_eq!(secret.len(), 40);
+    assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+
+    let a = admin.token(id, secret).await;
+    assert_issued(&a);
+    assert_eq!(a.body["scope"], "quotes:read");
+    assert_invalid_client(&admin.token(id, &secret[1..]).await);
+}
+
+#[tokio::test]
+async fn create_client_text_shows_the_secret_once_with_a_warning() {
+    let admin = Admin::ready();
+    let out = admin.run(&["create-client", "--name", "Teen app", "--id", "teen-app"]);
+    out.assert_ok();
+    let secret = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client_secret:"))
+        .map(str::trim)
+        .expect("a client_secret line")
+        .to_owned();
+    assert_eq!(secret.len(), 40);
+    assert_eq!(out.stdout.matches(&secret).count(), 1, "{}", out.stdout);
+    assert!(out.stdout.contains("client_id:     teen-app"));
+    assert!(out.stdout.contains("will not be shown again"));
+    assert_issued(&admin.token("teen-app", &secret).await);
+
+    for args in [
+        &["show-client", "teen-app"][..],
+        &["show-client", "teen-app", "--json"],
+        &["list-clients"],
+        &["list-clients", "--json"],
+    ] {
+        let shown = admin.run(args);
+        shown.assert_ok();
+        assert!(
+            !shown.stdout.contains(&secret),
+            "{args:?}: {}",
+            shown.stdout
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_options_are_stored_and_honoured() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&[
+        "--name",
+        "reader",
+        "--scope",
+        "quotes:read",
+        "--scope",
+        "quotes:write",
+        "--scope",
+        "quotes:read",
+        "--default-scope",
+        "quotes:read",
+        "--grant",
+        "client_credentials",
+        "--access-ttl=60",
+        "--refresh-ttl",
+        "120",
+    ]);
+    let v = admin.show(&id);
+    assert_eq!(v["name"], "reader");
+    assert_eq!(v["scopes"], json!(["quotes:read", "quotes:write"]));
+    assert_eq!(v["default_scopes"], json!(["quotes:read"]));
+    assert_eq!(v["grants"], json!(["client_credentials"]));
+    assert_eq!(v["access_ttl"], 60);
+    assert_eq!(v["refresh_ttl"], 120);
+    assert_eq!(v["disabled"], false);
+    assert_eq!(v["resource_server"], false);
+    assert_eq!(v["active_secrets"], 1);
+    assert_eq!(v["secret_kinds"], json!(["generated"]));
+
+    let a = admin.token(&id, &secret).await;
+    assert_issued(&a);
+    assert_eq!(a.body["expires_in"], 60);
+    assert_eq!(a.body["scope"], "quotes:read");
+    let refresh = a.body["refresh_token"].as_str().expect("refresh_token");
+    let r = admin
+        .call(form_post(
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+            &[("authorization", &basic(&id, &secret))],
+        ))
+        .await;
+    r.assert_error(400, "unauthorized_client", UNAUTHORIZED_CLIENT);
+
+    let defaults = admin.create(&[]);
+    let v = admin.show(&defaults.0);
+    assert_eq!(v["grants"], json!(["client_credentials", "refresh_token"]));
+    assert_eq!(v["scopes"], json!([]));
+    assert_eq!(v["access_ttl"], Value::Null);
+}
+
+#[tokio::test]
+async fn rotated_client_works_with_both_secrets_then_only_the_new_after_finish() {
+    let admin = Admin::ready();
+    let (id, old) = admin.create(&[]);
+
+    let out = admin.run(&["rotate-secret", &id, "--json"]);
+    out.assert_ok();
+    assert_eq!(out.stdout.lines().count(), 1);
+    let v = out.json();
+    assert_eq!(v.as_object().map(|o| o.len()), Some(2));
+    assert_eq!(v["client_id"], id.as_str());
+    let new = v["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(admin.show(&id)["active_secrets"], 2);
+    assert_issued(&admin.token(&id, &old).await);
+    assert_issued(&admin.token(&id, &new).await);
+
+    // A third secret would drop one silently: finish first.
+    admin
+        .run(&["rotate-secret", &id])
+        .assert_failed(1, "--finish");
+    assert_eq!(admin.show(&id)["active_secrets"], 2);
+
+    let finished = admin.run(&["rotate-secret", &id, "--finish"]);
+    finished.assert_ok();
+    assert!(finished.stdout.contains("only its newest secret"));
+    assert_eq!(admin.show(&id)["active_secrets"], 1);
+    assert_invalid_client(&admin.token(&id, &old).await);
+    assert_issued(&admin.token(&id, &new).await);
+
+    // Finishing again changes nothing; rotating again works.
+    let again = admin.run(&["rotate-secret", &id, "--finish"]);
+    again.assert_ok();
+    assert!(again.stdout.contains("nothing to finish"));
+    assert_issued(&admin.token(&id, &new).await);
+    let text = admin.run(&["rotate-secret", &id]);
+    text.assert_ok();
+    assert!(text.stdout.contains("will not be shown again"));
+    assert!(
+        text.stdout
+            .contains(&format!("oauth-admin rotate-secret {id} --finish"))
+    );
+}
+
+#[tokio::test]
+async fn disabled_and_deleted_clients_get_invalid_client() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&[]);
+    assert_issued(&admin.token(&id, &secret).await);
+
+    let out = admin.run(&["disable-client", &id]);
+    out.assert_ok();
+    assert_eq!(out.stdout, format!("Disabled client {id}.\n"));
+    assert_eq!(admin.show(&id)["disabled"], true);
+    assert_invalid_client(&admin.token(&id, &secret).await);
+    let again = admin.run(&["disable-client", &id]);
+    again.assert_ok();
+    assert!(again.stdout.contains("already disabled"));
+
+    admin.run(&["enable-client", &id]).assert_ok();
+    assert_eq!(admin.show(&id)["disabled"], false);
+    assert_issued(&admin.token(&id, &secret).await);
+
+    let out = admin.run(&["delete-client", &id]);
+    out.assert_ok();
+    assert_eq!(out.stdout, format!("Deleted client {id}.\n"));
+    assert_invalid_client(&admin.token(&id, &secret).await);
+    admin
+        .run(&["delete-client", &id])
+        .assert_failed(1, "no client with id");
+    assert!(admin.clients_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn imported_secret_with_special_characters_works_in_json_form_and_basic() {
+    let admin = Admin::ready();
+    let secret = "a+b:c%20d e%";
+    let out = admin.run_with_stdin(
+        &[
+            "import-client",
+            "--id",
+            "legacy-app",
+            "--name",
+            "Legacy",
+            "--scope",
+            "quotes:read",
+        ],
+        format!("{secret}\n").as_bytes(),
+    );
+    out.assert_ok();
+    assert!(!out.stdout.contains(secret));
+    assert_eq!(
+        admin.show("legacy-app")["secret_kinds"],
+        json!(["imported"])
+    );
+
+    let json_body = admin
+        .call(json_post(&json!({
+            "grant_type": "client_credentials",
+            "client_id": "legacy-app",
+            "client_secret": secret,
+        })))
+        .await;
+    assert_issued(&json_body);
+    let form_body = admin
+        .call(form_post(
+            &format!(
+                "grant_type=client_credentials&client_id=legacy-app&client_secret={}",
+                form_value(secret)
+            ),
+            &[],
+        ))
+        .await;
+    assert_issued(&form_body);
+    assert_issued(&admin.token("legacy-app", secret).await);
+
+    // Exactly one trailing newline was dropped, nothing else.
+    assert_invalid_client(&admin.token("legacy-app", &format!("{secret}\n")).await);
+    assert_invalid_client(&admin.token("legacy-app", "a b:c%20d e%").await);
+
+    // \r\n is one newline too; inner and leading spaces are kept.
+    admin
+        .run_with_stdin(
+            &["import-client", "--id", "crlf", "--name", "CRLF"],
+            b" x y\r\n",
+        )
+        .assert_ok();
+    assert_issued(&admin.token("crlf", " x y").await);
+    assert_invalid_client(&admin.token("crlf", "x y").await);
+}
+
+#[tokio::test]
+async fn clients_table_holds_no_plaintext_secret() {
+    let admin = Admin::ready();
+    let mut secrets = Vec::new();
+    let (id, s1) = admin.create(&[]);
+    secrets.push(s1);
+    let rotated = admin.run(&["rotate-secret", &id, "--json"]);
+    rotated.assert_ok();
+    secrets.push(rotated.json()["client_secret"].as_str().unwrap().to_owned());
+    secrets.push(admin.create(&["--resource-server"]).1);
+    let imported = "imported secret: p@ss+word%";
+    admin
+        .run_with_stdin(
+            &["import-client", "--id", "imp", "--name", "Imported"],
+            imported.as_bytes(),
+        )
+        .assert_ok();
+    secrets.push(imported.to_owned());
+
+    let items = admin.clients_items().await;
+    assert_eq!(items.len(), 3);
+    let dump = format!("{items:?}");
+    for s in &secrets {
+        assert!(!dump.contains(s.as_str()), "plaintext secret in {dump}");
+        // Not even its long-enough pieces.
+        assert!(!dump.contains(&s[..s.len() / 2]), "half a secret in {dump}");
+    }
+    for item in &items {
+        let hashes = item["secret_hashes"].as_l().expect("a list of hashes");
+        for h in hashes {
+            let h = h.as_s().unwrap();
+            assert!(
+                h.starts_with("hmac-sha256$") || h.starts_with("pbkdf2-sha256$"),
+                "{h}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn show_and_list_print_counts_never_hashes() {
+    let admin = Admin::ready();
+    let (id, _) = admin.create(&["--name", "rotating", "--scope", "a", "--scope", "b"]);
+    admin.run(&["rotate-secret", &id]).assert_ok();
+    admin.create(&["--name", "second"]);
+
+    let list = admin.run(&["list-clients", "--json"]);
+    list.assert_ok();
+    let all = list.json();
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+    let mine = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(mine["active_secrets"], 2);
+    assert!(mine.get("secret_hashes").is_none());
+
+    let text = admin.run(&["list-clients"]);
+    text.assert_ok();
+    assert!(text.stdout.starts_with("CLIENT_ID"));
+    let row = text.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(row.contains("enabled") && row.contains(" 2 ") && row.contains("a b"));
+    let show = admin.run(&["show-client", &id]);
+    show.assert_ok();
+    assert!(
+        show.stdout
+            .contains("active secrets:  2 (generated, generated)")
+    );
+
+    for out in [list, text, show, admin.run(&["show-client", &id, "--json"])] {
+        assert!(!out.stdout.contains("hmac-sha256"), "{}", out.stdout);
+        assert!(!out.stdout.contains('$'), "{}", out.stdout);
+    }
+}
+
+#[tokio::test]
+async fn unknown_client_fails_in_one_line_and_writes_nothing() {
+    let admin = Admin::ready();
+    for args in [
+        &["show-client", "nobody"][..],
+        &["disable-client", "nobody"],
+        &["enable-client", "nobody"],
+        &["delete-client", "nobody"],
+        &["rotate-secret", "nobody"],
+        &["rotate-secret", "nobody", "--json"],
+        &["rotate-secret", "nobody", "--finish"],
+        &["set-resource-server", "nobody", "true"],
+    ] {
+        admin
+            .run(args)
+            .assert_failed(1, "no client with id \"nobody\"");
+    }
+    // An update of a missing item would create it: none was.
+    assert!(admin.clients_items().await.is_empty());
+    admin.run(&["list-clients"]).assert_ok();
+}
+
+#[tokio::test]
+async fn bad_flags_are_usage_errors_that_write_nothing() {
+    let admin = Admin::ready();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["create-client", "--name", "x", "--access-ttl", "0"],
+            "--access-ttl",
+        ),
+        (
+            &["create-client", "--name", "x", "--refresh-ttl", "315360001"],
+            "--refresh-ttl",
+        ),
+        (
+            &["create-client", "--name", "x", "--access-ttl", "-5"],
+            "--access-ttl",
+        ),
+        (
+            &["create-client", "--name", "x", "--access-ttl", "1h"],
+            "--access-ttl",
+        ),
+        (
+            &["create-client", "--name", "x", "--grant", "password"],
+            "--grant",
+        ),
+        (
+            &["create-client", "--name", "x", "--scope", "a b"],
+            "--scope",
+        ),
+        (
+            &["create-client", "--name", "x", "--scope", "a,b"],
+            "--scope",
+        ),
+        (&["create-client", "--name", "x", "--scope", ""], "--scope"),
+        (
+            &[
+                "create-client",
+                "--name",
+                "x",
+                "--scope",
+                "a",
+                "--default-scope",
+                "b",
+            ],
+            "--default-scope",
+        ),
+        (
+            &["create-client", "--name", "x", "--id", "has space"],
+            "client id",
+        ),
+        (
+            &["create-client", "--name", "x", "--id", &"x".repeat(129)],
+            "client id",
+        ),
+        (&["create-client", "--scope", "a"], "--name is required"),
+        (&["create-client", "--name", ""], "--name"),
+        (
+            &["create-client", "--name", "x", "--name", "y"],
+            "given twice",
+        ),
+        (
+            &["create-client", "--name", "x", "--json", "--json"],
+            "given twice",
+        ),
+        (&["create-client", "--name"], "needs a value"),
+        (&["create-client", "--name", "--json"], "needs a value"),
+        (
+            &["create-client", "--name", "x", "--frob"],
+            "unknown option --frob",
+        ),
+        (
+            &["create-client", "--name", "x", "extra"],
+            "unexpected argument",
+        ),
+        (&["import-client", "--name", "x"], "--id is required"),
+        (&["show-client"], "missing ID"),
+        (&["show-client", "a", "b"], "unexpected argument"),
+        (&["rotate-secret", "a", "--finish", "--json"], "--finish"),
+        (&["set-resource-server", "a", "maybe"], "true or false"),
+        (&["set-resource-server", "a"], "missing true|false"),
+        (&["frobnicate"], "unknown command"),
+        (&[], "no command given"),
+    ];
+    for (args, needle) in cases {
+        let out = admin.run(args);
+        out.assert_failed(2, needle);
+        assert!(out.stderr.contains("--help"), "{out:?}");
+    }
+    assert!(admin.clients_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_fails_in_one_line_without_printing_a_secret() {
+    let admin = Admin {
+        endpoint: format!("http://127.0.0.1:{}", free_port()),
+        ..Admin::new()
+    };
+    for args in [
+        &["create-tables"][..],
+        &["create-client", "--name", "x", "--json"],
+        &["create-client", "--name", "x"],
+        &["list-clients"],
+        &["rotate-secret", "someone"],
+        &["disable-client", "someone"],
+    ] {
+        admin
+            .run(args)
+            .assert_failed(1, "DynamoDB is unreachable or unavailable");
+    }
+}
+
+#[tokio::test]
+async fn import_refuses_an_empty_secret_and_an_existing_id_changing_nothing() {
+    let admin = Admin::ready();
+    for input in [&b""[..], b"\n", b"\r\n"] {
+        admin
+            .run_with_stdin(&["import-client", "--id", "imp", "--name", "x"], input)
+            .assert_failed(1, "empty");
+    }
+    admin
+        .run_with_stdin(
+            &["import-client", "--id", "imp", "--name", "x"],
+            b"\xff\xfe\n",
+        )
+        .assert_failed(1, "UTF-8");
+    assert!(admin.clients_items().await.is_empty());
+
+    admin
+        .run_with_stdin(&["import-client", "--id", "imp", "--name", "x"], b"first\n")
+        .assert_ok();
+    admin
+        .run_with_stdin(
+            &["import-client", "--id", "imp", "--name", "y"],
+            b"second\n",
+        )
+        .assert_failed(1, "already exists");
+    assert_issued(&admin.token("imp", "first").await);
+    assert_invalid_client(&admin.token("imp", "second").await);
+    assert_eq!(admin.show("imp")["name"], "x");
+}
+
+#[tokio::test]
+async fn create_with_an_existing_id_changes_nothing() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&["--id", "fixed-id", "--name", "first"]);
+    assert_eq!(id, "fixed-id");
+    admin
+        .run(&[
+            "create-client",
+            "--id",
+            "fixed-id",
+            "--name",
+            "second",
+            "--json",
+        ])
+        .assert_failed(1, "already exists");
+    assert_eq!(admin.show("fixed-id")["name"], "first");
+    assert_issued(&admin.token("fixed-id", &secret).await);
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    let admin = Admin::new();
+    let main = admin.run(&["--help"]);
+    main.assert_ok();
+    let commands = [
+        "create-tables",
+        "create-client",
+        "import-client",
+        "list-clients",
+        "show-client",
+        "disable-client",
+        "enable-client",
+        "delete-client",
+        "rotate-secret",
+        "set-resource-server",
+    ];
+    for c in commands {
+        assert!(main.stdout.contains(c), "{c} in {}", main.stdout);
+        for args in [&[c, "--help"][..], &[c, "-h"], &["help", c]] {
+            let out = admin.run(args);
+            out.assert_ok();
+            assert!(
+                out.stdout.starts_with(&format!("Usage: oauth-admin {c}")),
+                "{args:?}: {}",
+                out.stdout
+            );
+        }
+    }
+    // Help wins over an otherwise bad command line, and needs no DynamoDB.
+    admin
+        .run(&["create-client", "--access-ttl", "0", "--help"])
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn a_resource_server_may_introspect_other_clients_tokens() {
+    let admin = Admin::ready();
+    let (app, app_secret) = admin.create(&["--scope", "read"]);
+    let (api, api_secret) = admin.create(&["--name", "api"]);
+    let issued = admin.token(&app, &app_secret).await;
+    assert_issued(&issued);
+    let token = issued.body["access_token"].as_str().unwrap().to_owned();
+    let introspect = |id: String, secret: String| {
+        let token = token.clone();
+        let admin = &admin;
+        async move {
+            admin
+                .call(v2_event(
+                    "POST",
+                    "/oauth/introspect",
+                    &[
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("authorization", &basic(&id, &secret)),
+                    ],
+                    Some(&format!("token={token}")),
+                    true,
+                ))
+                .await
+        }
+    };
+    assert_eq!(
+        introspect(api.clone(), api_secret.clone()).await.body["active"],
+        false
+    );
+
+    let out = admin.run(&["set-resource-server", &api, "true"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!("Client {api} is now a resource server.\n")
+    );
+    assert_eq!(admin.show(&api)["resource_server"], true);
+    let seen = introspect(api.clone(), api_secret.clone()).await;
+    assert_eq!(seen.body["active"], true, "{}", seen.body);
+    assert_eq!(seen.body["client_id"], app.as_str());
+
+    admin
+        .run(&["set-resource-server", &api, "false"])
+        .assert_ok();
+    assert_eq!(admin.show(&api)["resource_server"], false);
+    assert_eq!(introspect(api, api_secret).await.body["active"], false);
+
+    let (rs, _) = admin.create(&["--resource-server"]);
+    assert_eq!(admin.show(&rs)["resource_server"], true);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_leave_exactly_two_secrets() {
+    let admin = Admin::ready();
+    let (id, old) = admin.create(&[]);
+    let store = admin.store().await;
+    let rng = ring::rand::SystemRandom::new();
+    let (a, b) = tokio::join!(
+        ops::rotate_secret(&store, &id, &rng, now()),
+        ops::rotate_secret(&store, &id, &rng, now()),
+    );
+    let (won, lost) = match (a, b) {
+        (Ok(c), Err(e)) | (Err(e), Ok(c)) => (c, e),
+        other => panic!("exactly one rotation should win: {other:?}"),
+    };
+    assert!(
+        matches!(
+            lost,
+            AdminError::Conflict(_) | AdminError::RotationInProgress(_)
+        ),
+        "{lost:?}"
+    );
+    assert_eq!(admin.show(&id)["active_secrets"], 2);
+    assert_issued(&admin.token(&id, &old).await);
+    assert_issued(&admin.token(&id, won.client_secret.expose()).await);
+}
