@@ -250,30 +250,69 @@ impl GetClientAndToken for DynamoStore {
     }
 }
 
+/// The idempotency token of a transaction writing `tokens` (DynamoDB takes up to 36
+/// characters): unique per write, and the same when the SDK retries it, so that DynamoDB
+/// applies the transaction once and answers a retry with success.
+fn idempotency_token(tokens: &[TokenRecord]) -> Option<String> {
+    tokens
+        .first()
+        .map(|t| t.token_hash.chars().take(36).collect())
+}
+
+impl DynamoStore {
+    /// Whether `token` is stored as this request wrote it. A write whose answer was lost
+    /// (a timed-out attempt, a dropped connection) is retried by the SDK, and the retry
+    /// then fails its own `attribute_not_exists` condition on what the first attempt wrote.
+    /// Tokens are 238-bit random, so a failed condition on a fresh token means exactly that.
+    async fn stored_as_written(&self, token: &TokenRecord) -> StoreResult<bool> {
+        Ok(self.get_token(&token.token_hash).await?.is_some_and(|t| {
+            t.kind == token.kind && t.client_id == token.client_id && t.family == token.family
+        }))
+    }
+}
+
 impl PutTokens for DynamoStore {
     async fn put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
         if let [one] = tokens {
-            self.client
+            return match self
+                .client
                 .put_item()
                 .table_name(&self.tokens_table)
                 .set_item(Some(token_item(one)))
                 .condition_expression("attribute_not_exists(token_hash)")
                 .send()
                 .await
-                .map_err(|e| classify("PutItem", e))?;
-            return Ok(());
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception())
+                        && self.stored_as_written(one).await? =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(classify("PutItem", e)),
+            };
         }
         let items = tokens
             .iter()
             .map(|t| Ok(TransactWriteItem::builder().put(self.put(t)?).build()))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.client
+        match self
+            .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_client_request_token(idempotency_token(tokens))
             .send()
             .await
-            .map_err(|e| classify("TransactWriteItems", e))?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(e) if lost_race(&e) => match tokens.first() {
+                Some(first) if self.stored_as_written(first).await? => Ok(()),
+                _ => Err(classify("TransactWriteItems", e)),
+            },
+            Err(e) => Err(classify("TransactWriteItems", e)),
+        }
     }
 }
 
@@ -308,11 +347,19 @@ impl RotateRefresh for DynamoStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_client_request_token(idempotency_token(new_tokens))
             .send()
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if lost_race(&e) => Ok(false),
+            // A retry of this very rotation, whose first attempt was applied but whose
+            // answer was lost, fails on the refresh token that attempt consumed: it is no
+            // lost race. (DynamoDB itself answers such a retry with success through the
+            // idempotency token; emulators may not.)
+            Err(e) if lost_race(&e) => match new_tokens.first() {
+                Some(first) => self.stored_as_written(first).await,
+                None => Ok(false),
+            },
             Err(e) => Err(classify("TransactWriteItems", e)),
         }
     }

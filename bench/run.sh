@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md (issue 8): cold start, per-request cost, memory and size of the
+# token function against a hello-world floor, DynamoDB round trips, and what each change
+# bought. Everything it builds and measures goes under target/bench/.
+#
+#   bench/run.sh [--cold N] [--warm N] [--no-variants] [--no-arm64] [--no-criterion]
+#
+#   --cold N         cold starts per function (default 30; at least 20)
+#   --warm N         warm invocations after each cold start (default 20)
+#   --no-variants    skip the before/after builds (the report keeps their last results)
+#   --no-arm64       skip the arm64 build (zipped size only; it cannot run here)
+#   --no-criterion   skip `cargo bench --bench request_path` (keeps its last results)
+#
+# First run: about an hour on 2 cores (one release build per profile variant, LTO);
+# later runs rebuild only what changed. Needs scripts/tools.sh's venv (moto, cargo-lambda),
+# zip and openssl.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+COLD=30 WARM=20 VARIANTS=1 ARM64=1 CRITERION=1
+while (($#)); do
+  case "$1" in
+  --cold) COLD="$2"; shift 2 ;;
+  --warm) WARM="$2"; shift 2 ;;
+  --no-variants) VARIANTS=0; shift ;;
+  --no-arm64) ARM64=0; shift ;;
+  --no-criterion) CRITERION=0; shift ;;
+  -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+  *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+scripts/tools.sh
+export PATH="$ROOT/.tools/venv/bin:$PATH"
+PY="$ROOT/.tools/venv/bin/python"
+OUT="$ROOT/target/bench"
+RES="$OUT/results"
+mkdir -p "$RES"
+log() { printf '\nbench: %s\n' "$*" >&2; }
+
+# The floor must be built as the function is: same [profile.release].
+"$PY" bench/report.py check-profile Cargo.toml bench/hello/Cargo.toml
+"$PY" bench/report.py machine "$COLD" "$WARM" >"$RES/machine.json"
+
+# --- Builds ------------------------------------------------------------------------------
+# cargo lambda fills in what [profile.release] leaves unset (strip, lto, codegen-units,
+# panic) and adds -C target-cpu=haswell (x86_64) / neoverse-n1 (arm64).
+log "building the token function and the floor (cargo lambda build --release)"
+cargo lambda build --release --bin token
+(cd bench/hello && CARGO_TARGET_DIR="$OUT/hello" cargo lambda build --release --lambda-dir "$OUT/lambda")
+TOKEN="$ROOT/target/lambda/token/bootstrap"
+HELLO="$OUT/lambda/hello/bootstrap"
+SIZES=("token=$TOKEN" "hello=$HELLO")
+
+if ((ARM64)); then
+  log "building the token function for arm64 (size only)"
+  cargo lambda build --release --arm64 --bin token --lambda-dir "$OUT/lambda-arm64"
+  SIZES+=("token-arm64=$OUT/lambda-arm64/token/bootstrap")
+fi
+
+# Profile variants of bench/variants (token-lazy: the start-up before issue 8; panicker).
+# Each in its own target dir. "--disable-optimizations" makes cargo lambda leave the profile
+# to the CARGO_PROFILE_RELEASE_* variables given here (and not add target-cpu).
+variant_env() {
+  local haswell="-C target-cpu=haswell"
+  case "$1" in
+  cargo) echo "" ;; # plain `cargo build --release`
+  lambda-defaults) echo "" ;;
+  thin-unwind) echo "LTO=thin CODEGEN_UNITS=1 STRIP=symbols PANIC=unwind OPT_LEVEL=3 |$haswell" ;;
+  fat-unwind) echo "LTO=fat CODEGEN_UNITS=1 STRIP=symbols PANIC=unwind OPT_LEVEL=3 |$haswell" ;;
+  fat-unwind-s) echo "LTO=fat CODEGEN_UNITS=1 STRIP=symbols PANIC=unwind OPT_LEVEL=s |$haswell" ;;
+  shipped) echo "$("$PY" bench/report.py profile-env Cargo.toml) |$haswell" ;;
+  esac
+}
+build_variant() {
+  local name="$1" spec profile flags
+  spec="$(variant_env "$name")"
+  profile="${spec%%|*}" flags=""
+  [[ "$spec" == *"|"* ]] && flags="${spec#*|}"
+  local envs=(CARGO_TARGET_DIR="$OUT/v-$name")
+  local w
+  for w in $profile; do envs+=("CARGO_PROFILE_RELEASE_$w"); done
+  local opt=(--disable-optimizations)
+  [[ "$name" == lambda-defaults ]] && opt=() # bench/variants has no [profile.release]
+  [[ -n "$flags" ]] && envs+=("RUSTFLAGS=$flags")
+  log "building variant $name: ${envs[*]:1} ${opt[*]}"
+  cp Cargo.lock bench/variants/Cargo.lock
+  (cd bench/variants && env "${envs[@]}" cargo lambda build --release "${opt[@]}" \
+    --bin token-lazy --bin panicker --lambda-dir "$OUT/v-$name/lambda")
+}
+VARIANT_NAMES=(cargo lambda-defaults thin-unwind fat-unwind fat-unwind-s shipped)
+if ((VARIANTS)); then
+  for v in "${VARIANT_NAMES[@]}"; do build_variant "$v"; done
+fi
+for v in "${VARIANT_NAMES[@]}"; do
+  [[ -x "$OUT/v-$v/lambda/token-lazy/bootstrap" ]] && SIZES+=("lazy-$v=$OUT/v-$v/lambda/token-lazy/bootstrap")
+done
+"$PY" bench/report.py sizes "${SIZES[@]}" >"$RES/sizes.json"
+
+# --- Cold starts, invocations, round trips -------------------------------------------------
+# shellcheck source=scripts/moto.sh
+source scripts/moto.sh
+port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+moto_start "$port"
+trap moto_stop EXIT
+RT=(bench/runtime_api.py --moto "$MOTO_ENDPOINT" --tls --tls-dir "$OUT/tls")
+rt() { local cmd="$1"; shift; "$PY" "${RT[0]}" "$cmd" "${RT[@]:1}" "$@"; }
+
+log "cold starts: token and the floor, interleaved ($COLD each, $WARM warm invocations each)"
+rt coldstart --cold "$COLD" --warm "$WARM" --logs "$OUT/logs/main" \
+  --target hello="$HELLO" --target token="$TOKEN" --out "$RES/coldstart.json"
+
+log "DynamoDB requests per issuance and per refresh"
+rt count --bootstrap "$TOKEN" --runs 10 --out "$RES/count.json"
+
+if ((VARIANTS)); then
+  targets=(--target hello="$HELLO" --target token="$TOKEN")
+  for v in "${VARIANT_NAMES[@]}"; do targets+=(--target "lazy-$v=$OUT/v-$v/lambda/token-lazy/bootstrap"); done
+  log "cold starts of the variants (before/after), interleaved"
+  rt coldstart --cold "$COLD" --warm "$WARM" --logs "$OUT/logs/variants" "${targets[@]}" \
+    --out "$RES/variants.json"
+  log "what a panic in a handler does, per panic strategy"
+  "$PY" bench/runtime_api.py panic --out "$RES/panic.json" \
+    --target "abort=$OUT/v-lambda-defaults/lambda/panicker/bootstrap" \
+    --target "unwind=$OUT/v-shipped/lambda/panicker/bootstrap"
+fi
+moto_stop
+trap - EXIT
+
+# --- The request path ---------------------------------------------------------------------
+if ((CRITERION)); then
+  log "request path (cargo bench --bench request_path)"
+  cargo bench --bench request_path -- --noplot
+fi
+
+"$PY" bench/report.py render "$RES" "$ROOT/target/criterion" >BENCHMARKS.md
+log "wrote BENCHMARKS.md"

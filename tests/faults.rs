@@ -1,0 +1,858 @@
+//! DynamoDB faults (CONTRACT §7): a fake DynamoDB endpoint on loopback refuses, hangs,
+//! answers late, throttles or fails; client and token items in moto are malformed. Every
+//! answer is the contract's (throttling, unavailability and timeouts: `400
+//! temporarily_unavailable` with `Retry-After: 1`; anything unexpected, malformed data
+//! included: `500 server_error` with no detail), it comes within the SDK timeouts, and the
+//! same function instance then serves a normal request.
+//!
+//! The fake speaks just enough HTTP/1.1: it reads each request and, by its current mode,
+//! answers with a DynamoDB error, never answers, closes the connection, or forwards the
+//! request to moto (so that the same SDK client, endpoint and `App` work again afterwards).
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use oauth_token_service::http::App;
+use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::store::dynamodb::DynamoStore;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The service's default DynamoDB timeout (`DYNAMODB_TIMEOUT_MS`), retries included.
+const TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// A hang guard: no request here makes more than two DynamoDB calls, each bounded by
+/// `TIMEOUT`, so an answer later than this means a call was not bounded.
+const HANG_GUARD: Duration = Duration::from_millis(4500);
+
+// ---------------------------------------------------------------------------------------
+// A fake DynamoDB endpoint
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Reads the request and never answers (until the client goes away).
+    Hang,
+    /// Answers (from moto) only after this long.
+    Slow(Duration),
+    /// Reads the request and closes the connection without a word.
+    Close,
+    /// A DynamoDB error: HTTP status and error type.
+    Error(u16, &'static str),
+    /// Forwards the request to moto (so it is applied) and drops the answer, closing the
+    /// connection: a write that happened though its caller never heard of it.
+    ApplyThenClose,
+    /// No fault: forwards to moto.
+    Proxy,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    fault: Fault,
+    /// Only requests for this operation (`X-Amz-Target: DynamoDB_20120810.<op>`) meet the
+    /// fault; the others go to moto. `None`: all of them.
+    only: Option<&'static str>,
+    /// How many more requests meet the fault before it turns into `Proxy`; `None`: all.
+    times: Option<usize>,
+}
+
+struct FakeDynamo {
+    addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    /// Requests that met the fault.
+    faulted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeDynamo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeDynamo {
+    async fn start(fault: Fault, only: Option<&'static str>) -> Self {
+        Self::start_on(0, fault, only).await
+    }
+
+    async fn start_on(port: u16, fault: Fault, only: Option<&'static str>) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the fake");
+        let addr = listener.local_addr().expect("fake address");
+        let mode = Arc::new(Mutex::new(Mode {
+            fault,
+            only,
+            times: None,
+        }));
+        let faulted = Arc::new(AtomicUsize::new(0));
+        let moto: SocketAddr = moto_endpoint()
+            .trim_start_matches("http://")
+            .parse()
+            .expect("moto address");
+        let (m, f) = (mode.clone(), faulted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(serve(conn, m.clone(), f.clone(), moto));
+            }
+        });
+        FakeDynamo {
+            addr,
+            mode,
+            faulted,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn set(&self, fault: Fault, only: Option<&'static str>) {
+        *self.mode.lock().unwrap() = Mode {
+            fault,
+            only,
+            times: None,
+        };
+    }
+
+    /// The fault for the next `times` requests it applies to, then none.
+    fn set_times(&self, fault: Fault, only: Option<&'static str>, times: usize) {
+        *self.mode.lock().unwrap() = Mode {
+            fault,
+            only,
+            times: Some(times),
+        };
+    }
+
+    fn faulted(&self) -> usize {
+        self.faulted.load(Ordering::SeqCst)
+    }
+}
+
+/// One HTTP/1.1 request: its head (request line and headers) and body.
+struct Request {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads one request (Content-Length or chunked body); `None` at end of stream.
+async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Request> {
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    buf.drain(..head_end);
+    let mut req = Request {
+        head,
+        body: Vec::new(),
+    };
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let line_end = loop {
+                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            while buf.len() < line_end + 2 + size + 2 {
+                let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            req.body
+                .extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
+            buf.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                return Some(req);
+            }
+        }
+    }
+    let len: usize = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < len {
+        let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    req.body = buf.drain(..len).collect();
+    Some(req)
+}
+
+/// Forwards a request to moto on a connection of its own and returns moto's answer, marked
+/// `Connection: close` so that the client does not reuse the connection.
+async fn forward(req: &Request, moto: SocketAddr) -> std::io::Result<Vec<u8>> {
+    let mut upstream = TcpStream::connect(moto).await?;
+    let mut head: Vec<&str> = req
+        .head
+        .trim_end()
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    head.push("Connection: close");
+    upstream
+        .write_all(format!("{}\r\n\r\n", head.join("\r\n")).as_bytes())
+        .await?;
+    upstream.write_all(&req.body).await?;
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer).await?;
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("moto's answer has no head"))?;
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let mut lines: Vec<&str> = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.push("Connection: close");
+    let mut out = format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes();
+    out.extend_from_slice(&answer[end + 4..]);
+    Ok(out)
+}
+
+/// A DynamoDB JSON-protocol error answer.
+fn error_answer(status: u16, kind: &str) -> Vec<u8> {
+    let body = json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        "message": format!("injected {kind}"),
+    })
+    .to_string();
+    let reason = match status {
+        400 => "Bad Request",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         x-amzn-ErrorType: {kind}\r\nx-amzn-RequestId: fake-{status}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    mode: Arc<Mutex<Mode>>,
+    faulted: Arc<AtomicUsize>,
+    moto: SocketAddr,
+) {
+    let mut buf = Vec::new();
+    while let Some(req) = read_request(&mut conn, &mut buf).await {
+        let op = req
+            .header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_owned();
+        let fault = {
+            let mut mode = mode.lock().unwrap();
+            match (mode.only, mode.times) {
+                (Some(only), _) if only != op => Fault::Proxy,
+                (_, Some(0)) => Fault::Proxy,
+                (_, Some(n)) => {
+                    mode.times = Some(n - 1);
+                    mode.fault
+                }
+                (_, None) => mode.fault,
+            }
+        };
+        if fault != Fault::Proxy {
+            faulted.fetch_add(1, Ordering::SeqCst);
+        }
+        match fault {
+            Fault::Hang => {
+                // Drain until the client gives up and closes.
+                let mut sink = [0u8; 1024];
+                while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
+                return;
+            }
+            Fault::Close => return,
+            Fault::ApplyThenClose => {
+                let _ = forward(&req, moto).await;
+                return;
+            }
+            Fault::Error(status, kind) => {
+                if conn.write_all(&error_answer(status, kind)).await.is_err() {
+                    return;
+                }
+            }
+            Fault::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                if let Ok(answer) = forward(&req, moto).await {
+                    let _ = conn.write_all(&answer).await;
+                }
+                return;
+            }
+            Fault::Proxy => {
+                if let Ok(answer) = forward(&req, moto).await {
+                    let _ = conn.write_all(&answer).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The function under test
+
+/// Tables in moto with one client, and a store whose SDK client (the service's own
+/// configuration, default timeout) talks to `endpoint` instead.
+struct Setup {
+    moto: DynamoStore,
+    secret: String,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let moto = fresh_store().await;
+        let secret = new_secret();
+        let client = client_with_secret("app", &secret, &["read"]);
+        assert!(moto.put_client(&client, true).await.unwrap());
+        Setup { moto, secret }
+    }
+
+    async fn store_at(&self, endpoint: &str) -> DynamoStore {
+        DynamoStore::new(
+            sdk_client(endpoint, TIMEOUT).await,
+            self.moto.clients_table(),
+            self.moto.tokens_table(),
+        )
+    }
+
+    fn issue_event(&self) -> Value {
+        json_post(
+            &json!({"grant_type": "client_credentials", "client_id": "app", "client_secret": self.secret}),
+        )
+    }
+
+    async fn token_count(&self) -> usize {
+        self.moto
+            .client()
+            .scan()
+            .table_name(self.moto.tokens_table())
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+            .len()
+    }
+}
+
+/// Runs one event through `app` under the hang guard, returning the answer and its time.
+async fn answer(app: &App<'_, DynamoStore>, event: &Value) -> (Answer, Duration) {
+    let started = Instant::now();
+    let raw = tokio::time::timeout(HANG_GUARD, app.handle_event(event))
+        .await
+        .unwrap_or_else(|_| {
+            panic!("no answer within {HANG_GUARD:?}: a DynamoDB call is unbounded")
+        });
+    (Answer::from_event(&raw), started.elapsed())
+}
+
+fn assert_unavailable(a: &Answer) {
+    a.assert_error(400, "temporarily_unavailable", TEMPORARILY_UNAVAILABLE);
+    assert_eq!(a.header("Retry-After"), Some("1"));
+}
+
+fn assert_issued(a: &Answer) {
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.assert_no_store();
+    assert_eq!(a.body["access_token"].as_str().map(str::len), Some(40));
+}
+
+/// A fault on every operation answers `temporarily_unavailable`; then, the fault gone, the
+/// same `App` issues a token that lands in the table.
+async fn unavailable_then_recovers(fault: Fault) {
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(fault, None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let (a, took) = answer(&app, &setup.issue_event()).await;
+    note(&format!("{fault:?}: answered {} in {took:?}", a.status));
+    assert_unavailable(&a);
+    assert!(fake.faulted() >= 1, "the request reached the fake");
+    assert_eq!(setup.token_count().await, 0);
+
+    fake.set(Fault::Proxy, None);
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&a);
+    let stored = setup
+        .moto
+        .client()
+        .get_item()
+        .table_name(setup.moto.tokens_table())
+        .key(
+            "token_hash",
+            AttributeValue::S(token::hash(a.body["access_token"].as_str().unwrap())),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stored.item.is_some(),
+        "the token issued after recovery is stored"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_is_temporarily_unavailable_then_recovers() {
+    unavailable_then_recovers(Fault::Hang).await;
+}
+
+#[tokio::test]
+async fn an_endpoint_that_answers_after_the_timeout_is_temporarily_unavailable() {
+    unavailable_then_recovers(Fault::Slow(Duration::from_secs(3))).await;
+}
+
+#[tokio::test]
+async fn a_connection_closed_without_an_answer_is_temporarily_unavailable() {
+    unavailable_then_recovers(Fault::Close).await;
+}
+
+#[tokio::test]
+async fn throttling_exception_is_temporarily_unavailable() {
+    unavailable_then_recovers(Fault::Error(400, "ThrottlingException")).await;
+}
+
+#[tokio::test]
+async fn provisioned_throughput_exceeded_is_temporarily_unavailable() {
+    unavailable_then_recovers(Fault::Error(400, "ProvisionedThroughputExceededException")).await;
+}
+
+#[tokio::test]
+async fn an_internal_server_error_500_is_temporarily_unavailable() {
+    // DynamoDB's InternalServerError is transient (AWS: retry it): unavailability.
+    unavailable_then_recovers(Fault::Error(500, "InternalServerError")).await;
+}
+
+#[tokio::test]
+async fn service_unavailable_503_is_temporarily_unavailable() {
+    unavailable_then_recovers(Fault::Error(503, "ServiceUnavailable")).await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_temporarily_unavailable_then_recovers() {
+    // Nothing listens on the port at first; then the fake (forwarding to moto) does.
+    let setup = Setup::new().await;
+    let port = free_port();
+    let store = setup.store_at(&format!("http://127.0.0.1:{port}")).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let (a, took) = answer(&app, &setup.issue_event()).await;
+    note(&format!("refused: answered {} in {took:?}", a.status));
+    assert_unavailable(&a);
+
+    let _fake = FakeDynamo::start_on(port, Fault::Proxy, None).await;
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&a);
+    assert_eq!(setup.token_count().await, 2);
+}
+
+#[tokio::test]
+async fn a_refusal_the_service_cannot_retry_is_a_server_error_without_detail() {
+    // AccessDeniedException (a missing IAM permission) is no passing overload.
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(Fault::Error(400, "AccessDeniedException"), None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    a.assert_error(500, "server_error", SERVER_ERROR);
+    assert_eq!(a.header("Retry-After"), None);
+    fake.set(Fault::Proxy, None);
+    assert_issued(&answer(&app, &setup.issue_event()).await.0);
+}
+
+#[tokio::test]
+async fn throttled_token_writes_are_temporarily_unavailable_and_store_nothing() {
+    // The client is read (moto), the write is throttled: no token half-issued.
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(
+        Fault::Error(400, "ProvisionedThroughputExceededException"),
+        Some("TransactWriteItems"),
+    )
+    .await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    assert_unavailable(&a);
+    assert!(fake.faulted() >= 1);
+    assert_eq!(setup.token_count().await, 0);
+    fake.set(Fault::Proxy, None);
+    assert_issued(&answer(&app, &setup.issue_event()).await.0);
+    assert_eq!(setup.token_count().await, 2);
+}
+
+#[tokio::test]
+async fn a_refresh_whose_rotation_times_out_consumes_nothing() {
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(Fault::Proxy, None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
+    let event = json_post(&json!({
+        "grant_type": "refresh_token", "refresh_token": refresh,
+        "client_id": "app", "client_secret": setup.secret,
+    }));
+
+    fake.set(Fault::Hang, Some("TransactWriteItems"));
+    let (a, took) = answer(&app, &event).await;
+    note(&format!(
+        "rotation hangs: answered {} in {took:?}",
+        a.status
+    ));
+    assert_unavailable(&a);
+
+    fake.set(Fault::Proxy, None);
+    let (a, _) = answer(&app, &event).await;
+    assert_issued(&a);
+    assert_ne!(a.body["refresh_token"].as_str(), Some(refresh.as_str()));
+}
+
+/// An `App` over `store` with `policy`.
+fn app_with<'a>(
+    store: &'a DynamoStore,
+    policy: &'a oauth_token_service::oauth::IssuePolicy,
+    rng: &'a ring::rand::SystemRandom,
+) -> App<'a, DynamoStore> {
+    App {
+        issuer: Issuer {
+            store,
+            policy,
+            rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    }
+}
+
+#[tokio::test]
+async fn a_token_write_applied_but_unanswered_is_retried_into_a_success() {
+    // The transaction reaches DynamoDB, its answer is lost; the SDK retries it and the
+    // retry meets the items its first attempt wrote. The tokens exist: the client gets them.
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(Fault::Proxy, None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = app_with(&store, &TEST_POLICY, &rng);
+    fake.set_times(Fault::ApplyThenClose, Some("TransactWriteItems"), 1);
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    assert_eq!(fake.faulted(), 1);
+    assert_issued(&a);
+    assert_eq!(setup.token_count().await, 2);
+}
+
+#[tokio::test]
+async fn a_single_token_write_applied_but_unanswered_is_retried_into_a_success() {
+    // Without refresh tokens the access token is one PutItem, retried the same way.
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(Fault::Proxy, None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let policy = oauth_token_service::oauth::IssuePolicy {
+        issue_refresh_tokens: false,
+        ..TEST_POLICY
+    };
+    let app = app_with(&store, &policy, &rng);
+    fake.set_times(Fault::ApplyThenClose, Some("PutItem"), 1);
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    assert_eq!(fake.faulted(), 1);
+    assert_issued(&a);
+    assert_eq!(setup.token_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_rotation_applied_but_unanswered_is_no_lost_race() {
+    // The retried rotation finds the refresh token consumed by its own first attempt: the
+    // client must get the new tokens, not invalid_refresh (and its next refresh must work).
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(Fault::Proxy, None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = app_with(&store, &TEST_POLICY, &rng);
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let refresh_event = |token: &str| {
+        json_post(&json!({
+            "grant_type": "refresh_token", "refresh_token": token,
+            "client_id": "app", "client_secret": setup.secret,
+        }))
+    };
+    fake.set_times(Fault::ApplyThenClose, Some("TransactWriteItems"), 1);
+    let (a, _) = answer(
+        &app,
+        &refresh_event(issued.body["refresh_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(fake.faulted(), 1);
+    assert_issued(&a);
+    let (next, _) = answer(
+        &app,
+        &refresh_event(a.body["refresh_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_issued(&next);
+}
+
+// ---------------------------------------------------------------------------------------
+// Malformed items (moto)
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: &str) -> AttributeValue {
+    AttributeValue::N(v.to_owned())
+}
+
+fn l(items: Vec<AttributeValue>) -> AttributeValue {
+    AttributeValue::L(items)
+}
+
+#[tokio::test]
+async fn malformed_client_items_are_server_errors_and_the_next_request_is_served() {
+    let setup = Setup::new().await;
+    let hash = oauth_token_service::oauth::secret::hash_generated(
+        &setup.secret,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let good = || {
+        vec![
+            ("name", s("broken")),
+            ("secret_hashes", l(vec![s(&hash)])),
+            ("grants", l(vec![s("client_credentials")])),
+            ("scopes", l(vec![s("read")])),
+        ]
+    };
+    // Each variant: one attribute missing or of the wrong type.
+    let variants: Vec<(&str, &str, Option<AttributeValue>)> = vec![
+        ("secret_hashes missing", "secret_hashes", None),
+        ("secret_hashes a string", "secret_hashes", Some(s(&hash))),
+        ("secret_hashes a number", "secret_hashes", Some(n("1"))),
+        ("secret_hashes empty", "secret_hashes", Some(l(vec![]))),
+        (
+            "secret_hashes holding a number",
+            "secret_hashes",
+            Some(l(vec![n("7")])),
+        ),
+        ("grants a string", "grants", Some(s("client_credentials"))),
+        (
+            "grants naming an unknown grant",
+            "grants",
+            Some(l(vec![s("password")])),
+        ),
+        (
+            "scopes a map",
+            "scopes",
+            Some(AttributeValue::M(Default::default())),
+        ),
+        ("default_scopes a number", "default_scopes", Some(n("3"))),
+        ("disabled a string", "disabled", Some(s("false"))),
+        ("access_ttl a string", "access_ttl", Some(s("3600"))),
+        ("access_ttl negative", "access_ttl", Some(n("-5"))),
+        ("access_ttl fractional", "access_ttl", Some(n("1.5"))),
+        ("refresh_ttl beyond 64 bits", "refresh_ttl", Some(n("1e30"))),
+    ];
+    let store = &setup.moto;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    for (i, (what, attr, value)) in variants.into_iter().enumerate() {
+        let id = format!("broken-{i}");
+        let mut item: std::collections::HashMap<String, AttributeValue> =
+            good().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        item.insert("client_id".into(), s(&id));
+        match value {
+            Some(v) => item.insert(attr.to_owned(), v),
+            None => item.remove(attr),
+        };
+        store
+            .client()
+            .put_item()
+            .table_name(store.clients_table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+        for event in [
+            json_post(
+                &json!({"grant_type": "client_credentials", "client_id": id, "client_secret": setup.secret}),
+            ),
+            form_post(
+                "grant_type=client_credentials",
+                &[("authorization", &basic(&id, &setup.secret))],
+            ),
+        ] {
+            let (a, _) = answer(&app, &event).await;
+            assert_eq!(a.status, 500, "{what}: {}", a.body);
+            a.assert_error(500, "server_error", SERVER_ERROR);
+        }
+        // The same function serves a well-formed client next.
+        assert_issued(&answer(&app, &setup.issue_event()).await.0);
+    }
+}
+
+#[tokio::test]
+async fn malformed_token_items_are_server_errors_on_every_endpoint_that_reads_them() {
+    let setup = Setup::new().await;
+    let store = &setup.moto;
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    };
+    let far = (now() + 3600).to_string();
+    let good = |hash: &str| -> Vec<(&'static str, AttributeValue)> {
+        vec![
+            ("token_hash", s(hash)),
+            ("kind", s("refresh")),
+            ("client_id", s("app")),
+            ("scope", l(vec![s("read")])),
+            ("issued_at", n("1")),
+            ("expires_at", n(&far)),
+            ("family", s("fam")),
+            ("revoked", AttributeValue::Bool(false)),
+        ]
+    };
+    let variants: Vec<(&str, &str, Option<AttributeValue>)> = vec![
+        ("kind missing", "kind", None),
+        ("kind unknown", "kind", Some(s("bearer"))),
+        ("expires_at a string", "expires_at", Some(s(&far))),
+        ("expires_at missing", "expires_at", None),
+        ("client_id a number", "client_id", Some(n("42"))),
+        ("scope a string", "scope", Some(s("read"))),
+        ("revoked a string", "revoked", Some(s("no"))),
+        ("used_at_ms a string", "used_at_ms", Some(s("now"))),
+        ("family missing", "family", None),
+    ];
+    for (i, (what, attr, value)) in variants.into_iter().enumerate() {
+        let presented = format!("MalformedTokenItem{i:022}");
+        let mut item: std::collections::HashMap<String, AttributeValue> =
+            good(&token::hash(&presented))
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+        match value {
+            Some(v) => item.insert(attr.to_owned(), v),
+            None => item.remove(attr),
+        };
+        store
+            .client()
+            .put_item()
+            .table_name(store.tokens_table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+        let creds = format!("client_id=app&client_secret={}", setup.secret);
+        for (path, body) in [
+            (
+                "/oauth",
+                format!("grant_type=refresh_token&refresh_token={presented}&{creds}"),
+            ),
+            ("/oauth/revoke", format!("token={presented}&{creds}")),
+            ("/oauth/introspect", format!("token={presented}&{creds}")),
+        ] {
+            let event = v2_event(
+                "POST",
+                path,
+                &[("content-type", "application/x-www-form-urlencoded")],
+                Some(&body),
+                true,
+            );
+            let (a, _) = answer(&app, &event).await;
+            assert_eq!(a.status, 500, "{what} at {path}: {}", a.body);
+            a.assert_error(500, "server_error", SERVER_ERROR);
+        }
+    }
+    assert_issued(&answer(&app, &setup.issue_event()).await.0);
+}
