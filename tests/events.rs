@@ -7,10 +7,12 @@ mod common;
 
 use base64::Engine;
 use common::*;
+use oauth_token_service::authorizer::authorize;
 use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms};
+use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
 use oauth_token_service::store::GetClient;
 use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::store::{PutTokens, TokenKind, TokenRecord};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +50,15 @@ struct Expectation {
     token_type: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    /// Successes other than a token: keys the JSON body must hold, with their values.
+    #[serde(default)]
+    body: Option<Value>,
+    /// `"authorizer"` for an authorizer event (default: the token function).
+    #[serde(default)]
+    function: Option<String>,
+    /// Authorizer events: the decision (`isAuthorized`).
+    #[serde(default)]
+    authorized: Option<bool>,
 }
 
 const MANIFEST: &str = "expectations.json";
@@ -113,6 +124,15 @@ fn body_bytes(event: &Value) -> Vec<u8> {
     }
 }
 
+/// The (method, path) routes the template gives the functions.
+const ROUTES: [(&str, &str); 5] = [
+    ("POST", "/oauth"),
+    ("POST", "/oauth/revoke"),
+    ("POST", "/oauth/introspect"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/whoami"),
+];
+
 /// What is wrong with an event's shape, compared with what API Gateway sends for
 /// `POST /oauth` (so that the events stay right for `sam local invoke`).
 fn shape_problems(event: &Value) -> Vec<String> {
@@ -131,15 +151,24 @@ fn shape_problems(event: &Value) -> Vec<String> {
     };
     if event["version"] == "2.0" {
         // HTTP API, payload 2.0: lower-case header names, route and method in the context.
+        let method = event["requestContext"]["http"]["method"]
+            .as_str()
+            .unwrap_or("");
+        let path = event["rawPath"].as_str().unwrap_or("");
         want(
-            event["routeKey"] == "POST /oauth",
-            "routeKey is POST /oauth",
+            ROUTES.contains(&(method, path)),
+            "a route of the template (method and rawPath)",
         );
-        want(event["rawPath"] == "/oauth", "rawPath is /oauth");
         want(
-            event["requestContext"]["http"]["method"] == "POST",
-            "requestContext.http.method is POST",
+            event["routeKey"] == format!("{method} {path}"),
+            "routeKey is METHOD rawPath",
         );
+        if event["type"] == "REQUEST" {
+            want(
+                event["routeArn"].is_string(),
+                "an authorizer event has a routeArn",
+            );
+        }
         want(
             event["requestContext"]["stage"] == "$default",
             "requestContext.stage is $default",
@@ -174,7 +203,7 @@ fn shape_problems(event: &Value) -> Vec<String> {
     );
     let length = body_bytes(event).len().to_string();
     want(
-        header("content-length") == Some(length.as_str()),
+        event["body"].is_null() || header("content-length") == Some(length.as_str()),
         "content-length matches the (decoded) body",
     );
     problems
@@ -245,6 +274,29 @@ async fn import_fixed_client(store: &DynamoStore, client: &FixedClient) {
     );
 }
 
+/// The live access token the `authorizer-live-token` event carries, stored (as its
+/// SHA-256, like every token) for the fixed client.
+const FIXED_ACCESS_TOKEN: &str = "EventsTestAccessTokenEventsTestAccessTok";
+
+async fn store_fixed_access_token(store: &DynamoStore, client: &FixedClient) {
+    let now = now();
+    let record = TokenRecord {
+        token_hash: token::hash(FIXED_ACCESS_TOKEN),
+        kind: TokenKind::Access,
+        client_id: client.client_id.clone(),
+        scope: client.scopes.clone(),
+        issued_at: now,
+        expires_at: now + TEST_POLICY.access_ttl,
+        family: "events-fixed-family".into(),
+        used_at_ms: None,
+        revoked: false,
+    };
+    store
+        .put_tokens(&[record])
+        .await
+        .expect("store the fixed access token");
+}
+
 async fn call(store: &DynamoStore, event: &Value) -> Answer {
     let rng = ring::rand::SystemRandom::new();
     let app = App {
@@ -301,6 +353,14 @@ fn mismatches(answer: &Answer, want: &Expectation) -> Vec<String> {
                 out.push("a 401 without WWW-Authenticate".into());
             }
         }
+        None if want.body.is_some() => {
+            let wanted = want.body.as_ref().and_then(Value::as_object);
+            for (key, value) in wanted.into_iter().flatten() {
+                if &body[key] != value {
+                    out.push(format!("{key} {} (expected {value})", body[key]));
+                }
+            }
+        }
         None => {
             if !is_token(&body["access_token"]) {
                 out.push(format!(
@@ -339,6 +399,7 @@ async fn every_event_gets_its_expected_answer() {
     let manifest = manifest();
     let store = fresh_store().await;
     import_fixed_client(&store, &manifest.client).await;
+    store_fixed_access_token(&store, &manifest.client).await;
 
     let events = events();
     assert!(!events.is_empty(), "no events in events/");
@@ -348,6 +409,16 @@ async fn every_event_gets_its_expected_answer() {
             failures.push(format!("{name}: no entry in events/{MANIFEST}"));
             continue;
         };
+        if want.function.as_deref() == Some("authorizer") {
+            let (response, _) = authorize(&store, event, now()).await;
+            if response["isAuthorized"].as_bool() != want.authorized {
+                failures.push(format!(
+                    "{name}: {response} (expected isAuthorized {:?})",
+                    want.authorized
+                ));
+            }
+            continue;
+        }
         let answer = call(&store, event).await;
         for m in mismatches(&answer, want) {
             failures.push(format!("{name}: {m}; body {}", answer.body));
