@@ -210,6 +210,24 @@ fn shape_problems(event: &Value) -> Vec<String> {
 }
 
 #[test]
+fn events_parse_as_the_official_api_gateway_types() {
+    // lambda_http's own event types (aws_lambda_events), which `sam local` and API Gateway
+    // payloads follow; authorizer events have a type of their own.
+    for (name, event) in events() {
+        if event["type"] == "REQUEST" {
+            let parsed: Result<
+                lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request,
+                _,
+            > = serde_json::from_value(event);
+            assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        } else {
+            let parsed = lambda_http::request::from_str(&event.to_string());
+            assert!(parsed.is_ok(), "{name}: {:?}", parsed.err());
+        }
+    }
+}
+
+#[test]
 fn events_have_the_shapes_api_gateway_sends() {
     let problems: Vec<String> = events()
         .iter()
