@@ -277,6 +277,9 @@ def render(results_dir, criterion_dir):
         w(changes(variants, sizes))
     if variants and "phases" in variants["targets"]:
         w(init_breakdown(variants, results_dir))
+    sdk = r("sdk_init.json")
+    if sdk:
+        w(sdk_options(sdk))
     if panic:
         w("## Panic strategy check\n")
         w(
@@ -307,68 +310,159 @@ def bench_order(name):
     return (order.index(name) if name in order else len(order), name)
 
 
+def med(t, name, key):
+    return t[name][key]["median"]
+
+
 def changes(variants, sizes):
     t = variants["targets"]
     rows = [v for v in VARIANTS if v[0] in t]
     out = ["## What was changed, and what each change bought\n"]
     out.append(
-        "All measured in one interleaved run (same moto, same machine state): the start-up "
-        "before issue 8 (`bench/variants`' token-lazy: SDK client built at init, nothing "
-        "else) under each release profile, then the committed function. Medians; sizes "
-        "zipped.\n"
+        "All measured in one interleaved run (same moto, same machine state, "
+        f"{variants['cold']} cold starts each): the start-up before issue 8 "
+        "(`bench/variants`' token-lazy: the SDK client built at init, nothing else) under "
+        "each release profile, then the committed function. Medians; sizes zipped; "
+        "\"first inv.\" less moto time.\n"
     )
     out.append(
-        "| build | profile | zipped MB | init ms | init CPU ms | first inv. less moto ms | "
-        "first inv. CPU ms | warm inv. CPU ms | peak RSS MiB | change |"
+        "| build | profile | zipped MB | init ms | init CPU ms | first inv. ms | "
+        "first inv. CPU ms | warm inv. ms | warm inv. CPU ms | peak RSS MiB | change |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, profile, change in rows:
-        x = t[name]
-        size_key = name if name in sizes else None
-        z = f"{sizes[size_key]['zip_bytes'] / 1e6:.2f}" if size_key else "–"
+        z = f"{sizes[name]['zip_bytes'] / 1e6:.2f}" if name in sizes else "–"
         out.append(
-            f"| {name} | {profile} | {z} | {ms(x['init_ms']['median'])} | "
-            f"{ms(x['init_cpu_ms']['median'])} | {ms(x['first_own_ms']['median'])} | "
-            f"{ms(x['first_cpu_ms']['median'])} | {ms(x['warm_cpu_ms']['median'])} | "
-            f"{ms(x['peak_rss_mib']['median'], 1)} | {change} |"
+            f"| {name} | {profile} | {z} | {ms(med(t, name, 'init_ms'))} | "
+            f"{ms(med(t, name, 'init_cpu_ms'))} | {ms(med(t, name, 'first_own_ms'))} | "
+            f"{ms(med(t, name, 'first_cpu_ms'))} | {ms(med(t, name, 'warm_own_ms'))} | "
+            f"{ms(med(t, name, 'warm_cpu_ms'))} | {ms(med(t, name, 'peak_rss_mib'), 1)} | "
+            f"{change} |"
         )
+    out.append("")
+
+    def zip_mb(name):
+        return sizes[name]["zip_bytes"] / 1e6 if name in sizes else None
+
+    def delta(a, b, key):
+        return med(t, b, key) - med(t, a, key)
+
+    bullets = []
+    steps = [
+        ("lazy-cargo", "lazy-lambda-defaults", "cargo lambda's defaults over cargo's"),
+        ("lazy-lambda-defaults", "lazy-thin-unwind", "panic = \"unwind\" (kept: see the panic check)"),
+        ("lazy-thin-unwind", "lazy-fat-unwind", "lto = \"fat\" over thin"),
+        ("lazy-fat-unwind", "lazy-fat-unwind-s", "opt-level = \"s\" over 3"),
+    ]
+    for a, b, what in steps:
+        if a in t and b in t:
+            za, zb = zip_mb(a), zip_mb(b)
+            size = f"zipped {za:.2f} → {zb:.2f} MB ({zb - za:+.2f})" if za and zb else ""
+            bullets.append(
+                f"- **{what}**: {size}; warm invocation CPU "
+                f"{ms(med(t, a, 'warm_cpu_ms'))} → {ms(med(t, b, 'warm_cpu_ms'))} ms "
+                f"({delta(a, b, 'warm_cpu_ms'):+.2f}); init CPU {delta(a, b, 'init_cpu_ms'):+.2f} ms; "
+                f"peak RSS {delta(a, b, 'peak_rss_mib'):+.2f} MiB."
+            )
+    if "lazy-shipped" in t and "token" in t:
+        a, b = "lazy-shipped", "token"
+        bullets.append(
+            f"- **SDK warm-up at init** (same profile, before → after): first invocation "
+            f"less moto time {ms(med(t, a, 'first_own_ms'))} → {ms(med(t, b, 'first_own_ms'))} ms, "
+            f"its CPU {ms(med(t, a, 'first_cpu_ms'))} → {ms(med(t, b, 'first_cpu_ms'))} ms "
+            f"(warm: {ms(med(t, b, 'warm_cpu_ms'))}); init {ms(med(t, a, 'init_ms'))} → "
+            f"{ms(med(t, b, 'init_ms'))} ms (CPU {delta(a, b, 'init_cpu_ms'):+.2f} ms); start to "
+            f"first response {ms(med(t, a, 'start_to_first_response_ms'))} → "
+            f"{ms(med(t, b, 'start_to_first_response_ms'))} ms; one GetItem more per cold start, "
+            "none per request."
+        )
+    out += bullets
     out.append("")
     return "\n".join(out)
 
 
-def init_breakdown(variants, results_dir):
-    t = variants["targets"]
-    out = ["## Init: where the time goes\n"]
-    log = os.path.join(os.path.dirname(results_dir), "logs", "variants", "phases.log")
+def read_steps(path):
     steps = []
     try:
-        with open(log) as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith('{"main"'):
                     steps.append(json.loads(line))
     except OSError:
         pass
+    return steps
+
+
+def init_breakdown(variants, results_dir):
+    import statistics
+
+    t = variants["targets"]
+    logs = os.path.join(os.path.dirname(results_dir), "logs", "variants")
+    out = ["## Init: where the time goes\n"]
     h = t["hello"]
     out.append(
-        f"The floor's init: {ms(h['init_ms']['median'])} ms ({ms(h['init_cpu_ms']['median'])} "
-        "ms CPU): exec, dynamic linking, the tokio runtime, lambda_runtime's first `next`.\n"
+        f"The floor's init: {ms(med(t, 'hello', 'init_ms'))} ms "
+        f"({ms(med(t, 'hello', 'init_cpu_ms'))} ms CPU): exec, dynamic linking, the tokio "
+        "runtime, lambda_runtime's first `next`. The token function's, by step "
+        "(bench/variants' init-phases: src/bin/token.rs's steps with timestamps, same profile; "
+        "wall ms, medians; `main` is reached after exec and dynamic linking):\n"
     )
-    if steps:
-        import statistics
-
-        names = list(steps[0])
-        out.append(
-            "The committed start-up, step by step (bench/variants' init-phases: "
-            "src/bin/token.rs's steps with timestamps; wall ms, medians over "
-            f"{len(steps)} cold starts):\n"
-        )
-        out.append("| step | ms |")
-        out.append("|---|---|")
+    runs = {name: read_steps(os.path.join(logs, f"{name}.log")) for name in ("phases", "phases-one-ca")}
+    if runs["phases"]:
+        names = list(runs["phases"][0])
+        head = "| step | this machine's CA bundle |"
+        if runs["phases-one-ca"]:
+            head += " only the local CA |"
+        out += [head, "|---|---|" + ("---|" if runs["phases-one-ca"] else "")]
+        labels = {
+            "logging": "JSON log subscriber",
+            "config": "Config::from_env",
+            "sdk_config": "SDK configuration (aws::config_loader().load(): credentials chain, "
+            "its STS client, the trust store)",
+            "sdk_client": "DynamoDB client",
+            "warm_up": "warm-up GetItem (TCP, TLS handshake, signing, moto)",
+            "store": "store, RNG",
+        }
         for a, b in zip(names, names[1:]):
-            d = statistics.median((s[b][0] - s[a][0]) / 1000 for s in steps)
-            out.append(f"| {b} | {ms(d)} |")
+            cells = []
+            for run in ("phases", "phases-one-ca"):
+                if runs[run]:
+                    cells.append(ms(statistics.median((s[b][0] - s[a][0]) / 1000 for s in runs[run])))
+            out.append(f"| {labels.get(b, b)} | " + " | ".join(cells) + " |")
         out.append("")
+        out.append(
+            "| whole init (harness) | "
+            + " | ".join(
+                f"{ms(med(t, n, 'init_ms'))} ms, CPU {ms(med(t, n, 'init_cpu_ms'))} ms"
+                for n in ("phases", "phases-one-ca")
+                if n in t
+            )
+            + " |\n"
+        )
+    if "lazy-shipped" in t:
+        r = med(t, "lazy-shipped", "init_ms") / med(t, "hello", "init_ms")
+        out.append(
+            f"Without the warm-up (token-lazy, same profile) init is "
+            f"{ms(med(t, 'lazy-shipped', 'init_ms'))} ms, {r:.1f}× the floor's.\n"
+        )
     return "\n".join(out)
+
+
+def sdk_options(sdk):
+    d, e = sdk["default"], sdk["env"]
+    return (
+        "## Measured, not applied\n\n"
+        "Two more ways to shorten init, each a decision beyond performance:\n\n"
+        f"- **Credentials and region from the environment only** (Lambda always sets "
+        f"them): the SDK's start-up (configuration and client, fresh process, median of "
+        f"{d['runs']}) takes {ms(e['load_and_client_us'] / 1000)} ms instead of "
+        f"{ms(d['load_and_client_us'] / 1000)} ms: the default chain builds an STS client "
+        "for web identity and reads profile files. The cost: a function run outside "
+        "Lambda with a profile or SSO would no longer find credentials.\n"
+        "- **Trusting only Amazon's root CAs** for DynamoDB instead of the system bundle: "
+        "see the trust store column above. The cost: pinning, and no corporate or local "
+        "HTTPS endpoints.\n"
+    )
 
 
 METHOD = """\

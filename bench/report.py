@@ -5,6 +5,7 @@
     report.py profile-env Cargo.toml                    it as CARGO_PROFILE_RELEASE_* words
     report.py machine COLD WARM                         JSON: the machine and the tools
     report.py sizes NAME=BOOTSTRAP ...                  JSON: bytes, and zip -9 bytes
+    report.py sdk-init BINARY BUNDLE N                  JSON: SDK start-up, default vs env
     report.py render RESULTS_DIR CRITERION_DIR          BENCHMARKS.md on stdout
 """
 
@@ -98,6 +99,41 @@ def sizes(specs):
     json.dump(out, sys.stdout, indent=1)
 
 
+def sdk_init(binary, bundle, n):
+    """Runs bench/variants' sdk-init N times per mode, alternating, each a fresh process in
+    a Lambda-like environment: the SDK's start-up with the default credentials and region
+    chains, and with the environment's only."""
+    import statistics
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "ASIABENCH",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "SSL_CERT_FILE": bundle,
+    }
+    runs = {"default": [], "env": []}
+    for _ in range(int(n)):
+        for mode in runs:
+            out = subprocess.run([binary, mode], env=env, capture_output=True, text=True, check=True)
+            _, loaded, built = out.stdout.split()
+            runs[mode].append((int(loaded), int(built)))
+    json.dump(
+        {
+            mode: {
+                "runs": len(v),
+                "load_us": statistics.median(x for x, _ in v),
+                "load_and_client_us": statistics.median(y for _, y in v),
+            }
+            for mode, v in runs.items()
+        },
+        sys.stdout,
+        indent=1,
+    )
+
+
 # --- BENCHMARKS.md ----------------------------------------------------------------------------
 
 
@@ -111,6 +147,8 @@ def main():
         machine(*args)
     elif cmd == "sizes":
         sizes(args)
+    elif cmd == "sdk-init":
+        sdk_init(*args)
     elif cmd == "render":
         from render import render  # noqa: PLC0415 (bench/render.py)
 

@@ -500,6 +500,10 @@ def cmd_coldstart(args):
     os.makedirs(args.logs, exist_ok=True)
     logs = {name: open(os.path.join(args.logs, f"{name}.log"), "wb") for name, _ in targets}
     env = {name: lambda_env(api.address, front.url, name, bundle) for name, _ in targets}
+    for spec in args.env:  # NAME:KEY=VALUE, for one target
+        name, _, assignment = spec.partition(":")
+        key, _, value = assignment.partition("=")
+        env[name][key] = value
     stop = getattr(signal, "SIG" + args.stop_signal)
     # One unrecorded start each, so the page cache and moto are warm alike for all.
     for name, path in targets:
@@ -654,6 +658,7 @@ def main():
     c.add_argument("--warm", type=int, default=20, help="warm invocations per cold start")
     c.add_argument("--logs", default="target/bench/logs", help="the functions' output")
     c.add_argument("--stop-signal", default="KILL", help="KILL, or TERM under a profiler")
+    c.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE for one target")
     c.add_argument("--quiet", action="store_true")
     c = sub.add_parser("panic")
     c.add_argument("--target", action="append", required=True, help="NAME=BOOTSTRAP")

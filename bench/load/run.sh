@@ -10,7 +10,8 @@
 #   bench/load/run.sh
 #
 # Env: LOAD_COUNT (5000), LOAD_CONCURRENCY (32 connections), LOAD_INSTANCES (function
-# instances, 2), LOAD_SERVER (cargo-lambda | emulator), LOAD_DEADLINE (seconds of firing, 900),
+# instances, 2), LOAD_SERVER (cargo-lambda | emulator), LOAD_MOTO (fast | stock: see
+# bench/load/moto_fast.py), LOAD_DEADLINE (seconds of firing, 900),
 # LOAD_PROFILE (release | dev; release by default), LOAD_READY_TIMEOUT (seconds, 900).
 # Only loopback is ever addressed. Everything it starts it stops, by PID, on any exit.
 # moto serializes requests (scripts/moto_server.py): it, not the function, bounds the rate.
@@ -25,6 +26,7 @@ INSTANCES="${LOAD_INSTANCES:-2}"
 DEADLINE="${LOAD_DEADLINE:-900}"
 PROFILE="${LOAD_PROFILE:-release}"
 SERVER="${LOAD_SERVER:-cargo-lambda}"
+MOTO_KIND="${LOAD_MOTO:-fast}"
 READY_TIMEOUT="${LOAD_READY_TIMEOUT:-900}"
 
 log() { printf 'load: %s\n' "$*" >&2; }
@@ -42,6 +44,7 @@ case "$PROFILE" in
 esac
 [[ "$SERVER" == emulator || "$SERVER" == cargo-lambda ]] ||
   die "LOAD_SERVER must be emulator or cargo-lambda"
+[[ "$MOTO_KIND" == fast || "$MOTO_KIND" == stock ]] || die "LOAD_MOTO must be fast or stock"
 
 scripts/tools.sh >&2
 export PATH="$ROOT/.tools/venv/bin:$PATH"
@@ -75,8 +78,29 @@ source scripts/moto.sh
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-moto_start "$(free_port)" || die "cannot start moto"
-log "moto on $MOTO_ENDPOINT (pid $MOTO_PID)"
+# moto as scripts/moto.sh starts it, but through bench/load/moto_fast.py unless
+# LOAD_MOTO=stock: stock moto deep-copies the whole tokens table for every transaction, so
+# each issuance would cost more than the last (see moto_fast.py).
+start_fast_moto() {
+  local port="$1" i code
+  MOTO_PORT="$port" MOTO_ENDPOINT="http://127.0.0.1:$port" MOTO_LOG="$ROOT/.tools/load-moto-$port.log"
+  "$PYTHON" "$ROOT/bench/load/moto_fast.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
+  MOTO_PID=$!
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$MOTO_PID" 2>/dev/null || die "moto exited (log $MOTO_LOG)"
+    code="$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 2 \
+      -X POST "$MOTO_ENDPOINT/moto-api/reset" 2>/dev/null || true)"
+    [[ "$code" == 200 ]] && return 0
+    sleep 0.2
+  done
+  die "moto did not answer on $MOTO_ENDPOINT (log $MOTO_LOG)"
+}
+if [[ "$MOTO_KIND" == stock ]]; then
+  moto_start "$(free_port)" || die "cannot start moto"
+else
+  start_fast_moto "$(free_port)"
+fi
+log "moto ($MOTO_KIND) on $MOTO_ENDPOINT (pid $MOTO_PID)"
 
 # The local emulator only, never an account: dummy credentials, no profile.
 export AWS_ENDPOINT_URL_DYNAMODB="$MOTO_ENDPOINT"
@@ -137,7 +161,7 @@ for page in db.get_paginator("scan").paginate(TableName=sys.argv[2], ProjectionE
         db.delete_item(TableName=sys.argv[2], Key={"token_hash": item["token_hash"]})
 EOF
 
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB; profile $PROFILE; $SERVER with $INSTANCES function instances; moto serialized"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB; profile $PROFILE; $SERVER with $INSTANCES function instances; moto ($MOTO_KIND) serialized"
 rc=0
 "$PYTHON" "$ROOT/bench/load/load.py" --url "$url" --count "$COUNT" \
   --concurrency "$CONCURRENCY" --deadline "$DEADLINE" \
