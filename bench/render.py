@@ -197,7 +197,8 @@ def render(results_dir, criterion_dir):
                 if main
                 else ""
             )
-            + " (other jobs share the machine; the measuring processes run at nice -10)\n"
+            + f" (other jobs share the machine; moto, the harness and the functions ran under "
+            f"`{priority(results_dir)}`, criterion at `nice -n -10`)\n"
         )
     w("## Method\n")
     w(METHOD)
@@ -298,6 +299,14 @@ def render(results_dir, criterion_dir):
         w("")
     w(CAVEATS)
     return "\n".join(out) + "\n"
+
+
+def priority(results_dir):
+    try:
+        with open(os.path.join(results_dir, "priority.txt")) as f:
+            return f.read().strip()
+    except OSError:
+        return "normal priority"
 
 
 def ops(phase):
