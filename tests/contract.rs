@@ -810,24 +810,73 @@ async fn an_integer_is_accepted_for_client_id_only() {
 }
 
 #[tokio::test]
-async fn a_basic_secret_sent_as_latin_1_authenticates() {
-    // authlib and requests encode Basic credentials as ISO-8859-1, without URL-encoding.
+async fn a_latin_1_basic_header_authenticates_only_on_its_own() {
+    // authlib and requests send Basic credentials as ISO-8859-1 without URL-encoding them,
+    // so a non-ASCII secret arrives as bytes that are not UTF-8. Such a header is read as
+    // ISO-8859-1 when it is the only credential; beside any body credential it is a failed
+    // authentication, whatever the body holds (CONTRACT §2).
     let secret = "caf\u{e9} secret";
     let s = Service::with_client(client_with_secret("latin", secret, &[]));
     use base64::Engine;
-    let mut raw = b"latin:caf".to_vec();
-    raw.push(0xE9);
-    raw.extend_from_slice(b" secret");
-    let header = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    );
+    let b64 = |raw: &[u8]| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    };
+    let mut latin_1 = b"latin:caf".to_vec();
+    latin_1.push(0xE9);
+    latin_1.extend_from_slice(b" secret");
+    let latin_1 = b64(&latin_1);
     assert_issued(
         &s.call(form_post(
             "grant_type=client_credentials",
-            &[("authorization", &header)],
+            &[("authorization", &latin_1)],
         ))
         .await,
+    );
+    for body in [
+        "grant_type=client_credentials&client_id=latin",
+        "grant_type=client_credentials&client_secret=caf%C3%A9+secret",
+        "grant_type=client_credentials&client_id=latin&client_secret=caf%C3%A9+secret",
+        "grant_type=client_credentials&client_id=other",
+    ] {
+        let a = s
+            .call(form_post(body, &[("authorization", &latin_1)]))
+            .await;
+        a.assert_error(401, "invalid_client", "Client authentication failed");
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some("Basic realm=\"oauth\""),
+            "{body}"
+        );
+    }
+    // Not UTF-8 and a wrong secret, or an id that is not ASCII: 401.
+    for raw in [&b"latin:caf\xe9"[..], b"lat\xefn:caf\xe9 secret"] {
+        s.call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &b64(raw))],
+        ))
+        .await
+        .assert_error(401, "invalid_client", "Client authentication failed");
+    }
+    // The same secret as UTF-8, raw or form-url-encoded first (RFC 6749 §2.3.1).
+    for header in [
+        b64("latin:caf\u{e9} secret".as_bytes()),
+        b64(b"latin:caf%C3%A9+secret"),
+    ] {
+        assert_issued(
+            &s.call(form_post(
+                "grant_type=client_credentials",
+                &[("authorization", &header)],
+            ))
+            .await,
+        );
+    }
+    assert_eq!(
+        s.store.tokens().len(),
+        6,
+        "three issuances of two tokens, no more"
     );
 }
 

@@ -20,6 +20,13 @@ impl<'r> Offered<'r> {
         let pairs = match auth {
             Authorization::Malformed => return Err(OAuthError::InvalidClient),
             Authorization::Basic(basic) => {
+                // A header that is not UTF-8 fails authentication beside any body
+                // credential, whatever it holds (CONTRACT §2; see `decode_basic`).
+                if basic.latin_1
+                    && !(params.client_id.is_absent() && params.client_secret.is_absent())
+                {
+                    return Err(OAuthError::InvalidClient);
+                }
                 let mut pairs = basic.candidates();
                 match &params.client_id {
                     Param::Absent => {}

@@ -226,6 +226,8 @@ pub struct BasicCredentials {
     pub decoded: Option<(String, String)>,
     /// The id and secret exactly as they stood in the header.
     pub raw: (String, String),
+    /// The header's bytes were not UTF-8 and were read as ISO-8859-1 (see `decode_basic`).
+    pub latin_1: bool,
 }
 
 impl BasicCredentials {
@@ -285,11 +287,17 @@ fn decode_basic(token: &[u8]) -> Option<BasicCredentials> {
         .decode(token)
         .or_else(|_| STANDARD_NO_PAD.decode(token))
         .ok()?;
+    // CONTRACT §2 reads the decoded bytes as UTF-8 and anything else as a failed
+    // authentication. authlib and requests (so requests-oauthlib) send Basic credentials
+    // as ISO-8859-1 without form-url-encoding them, so a non-ASCII secret arrives as bytes
+    // that are not UTF-8: such a header is read as ISO-8859-1, marked, and only ever
+    // authenticates on its own (`Offered::from_request` fails it beside body credentials).
+    // Client ids are ASCII, so only the secret may hold such bytes.
+    let mut latin_1 = false;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
-        // Not UTF-8: ISO-8859-1, as authlib and requests (so requests-oauthlib) encode
-        // Basic credentials. Client ids are ASCII, so only the secret may hold such bytes.
         Err(e) => {
+            latin_1 = true;
             let bytes = e.into_bytes();
             let colon = bytes.iter().position(|&b| b == b':')?;
             if !bytes[..colon].is_ascii() {
@@ -309,6 +317,7 @@ fn decode_basic(token: &[u8]) -> Option<BasicCredentials> {
     Some(BasicCredentials {
         decoded,
         raw: (id.to_owned(), secret.to_owned()),
+        latin_1,
     })
 }
 
