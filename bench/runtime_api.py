@@ -197,8 +197,9 @@ class Session:
 
     def __init__(self):
         self.events = queue.Queue()  # event bytes to hand out; None ends a waiting `next`
-        self.arrivals = queue.Queue()  # ("next", t) / ("response", t, body) / ("error", ...)
-        self.sent_at = None  # when the current event's last byte was written
+        # ("next", t), ("sent", t): an event's last byte written, ("response", t, body),
+        # ("error", t, body), ("init_error", t, body)
+        self.arrivals = queue.Queue()
 
 
 class RuntimeApi(ThreadingHTTPServer):
@@ -255,7 +256,7 @@ class Handler(BaseHTTPRequestHandler):
                 ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
             ],
         )
-        session.sent_at = now_ns()
+        session.arrivals.put(("sent", now_ns()))
 
     def do_POST(self):
         session = self.server.session
@@ -349,27 +350,39 @@ class Process:
             stderr=log,
         )
 
-    def expect(self, kind):
+    def arrival(self, waiting_for):
         deadline = time.monotonic() + self.WAIT
         while True:
             try:
-                item = self.session.arrivals.get(timeout=0.05)
-                break
+                return self.session.arrivals.get(timeout=0.05)
             except queue.Empty:
                 if self.proc.poll() is not None:
-                    raise Failure(f"exited ({self.proc.returncode}) before {kind}") from None
+                    raise Failure(f"exited ({self.proc.returncode}) before {waiting_for}") from None
                 if time.monotonic() > deadline:
-                    raise Failure(f"no {kind} within {self.WAIT} s") from None
+                    raise Failure(f"no {waiting_for} within {self.WAIT} s") from None
+
+    def expect(self, kind):
+        item = self.arrival(kind)
         if item[0] != kind:
             detail = item[2][:300] if len(item) > 2 else b""
             raise Failure(f"expected {kind}, got {item[0]}: {detail!r}")
         return item
 
     def invoke(self, event):
-        """Hands over `event` (the process waits in `next`); returns (duration ns, body)."""
+        """Hands over `event` (the process waits in `next`); returns (duration ns, body):
+        from the event's last byte written to the response's last byte read."""
         self.session.events.put(event)
-        _, t, body = self.expect("response")
-        return t - self.session.sent_at, body
+        sent = response = None
+        while sent is None or response is None:  # in either order: threads race
+            item = self.arrival("response")
+            if item[0] == "sent":
+                sent = item[1]
+            elif item[0] == "response":
+                response = item
+            else:
+                detail = item[2][:300] if len(item) > 2 else b""
+                raise Failure(f"expected a response, got {item[0]}: {detail!r}")
+        return response[1] - sent, response[2]
 
     def finish(self, stop_signal=signal.SIGKILL):
         """Ends the process (waiting in `next`); returns its peak RSS in KiB."""

@@ -13,7 +13,8 @@
 //! - `stage/*`: the steps of one issuance on their own.
 //!
 //! The memory store keeps every token issued; it is replaced every `CHUNK` iterations,
-//! outside the timed region, so memory stays bounded.
+//! outside the timed region, so that it stays small (the function itself holds no tokens)
+//! and a growing map's cache misses do not creep into the figures.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 const ID: &str = "bench-client";
 const SECRET: &str = "Bk3nch5ecretBk3nch5ecretBk3nch5ecret0042";
 /// Iterations between two fresh stores.
-const CHUNK: u64 = 20_000;
+const CHUNK: u64 = 1_000;
 
 /// Runs a future that never waits: the memory store answers at once, so no runtime is
 /// needed and none is measured.
