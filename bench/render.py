@@ -543,8 +543,11 @@ METHOD = """\
 CAVEATS = """\
 ## Caveats
 
-- One machine, shared with other jobs: wall-clock medians move by several ms between
-  runs; CPU times (schedstat) and the ratios within one interleaved run are steadier.
+- One machine, shared with other jobs and other tenants of its host: absolute figures,
+  CPU times included, have differed by up to 2× between two full runs an hour apart (the
+  floor's init CPU 1.0 ms in one, 1.7 ms in the other), while the ratios within each
+  interleaved run stayed close (init 6.8× and 7.4× the floor's; first invocation 1.0× and
+  1.1× a warm one). Compare figures within one report, not across reports.
   Criterion's medians move too: the same request-path benchmark has measured between 13
   and 30 µs in separate runs on this machine, each time with tight samples; every run so
   far was under the 50 µs target.
