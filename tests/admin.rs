@@ -6,8 +6,10 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use oauth_token_service::admin::{AdminError, ops};
+use oauth_token_service::authorizer::authorize;
 use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms};
+use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::store::GetToken;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -398,12 +400,19 @@ async fn disabled_and_deleted_clients_get_invalid_client() {
 
     let out = admin.run(&["disable-client", &id]);
     out.assert_ok();
-    assert_eq!(out.stdout, format!("Disabled client {id}.\n"));
+    // The access and refresh token issued above.
+    assert_eq!(
+        out.stdout,
+        format!("Disabled client {id}; revoked its 2 live tokens.\n")
+    );
     assert_eq!(admin.show(&id)["disabled"], true);
     assert_invalid_client(&admin.token(&id, &secret).await);
     let again = admin.run(&["disable-client", &id]);
     again.assert_ok();
-    assert!(again.stdout.contains("already disabled"));
+    assert_eq!(
+        again.stdout,
+        format!("Client {id} was already disabled; revoked its 0 live tokens.\n")
+    );
 
     admin.run(&["enable-client", &id]).assert_ok();
     assert_eq!(admin.show(&id)["disabled"], false);
@@ -411,7 +420,10 @@ async fn disabled_and_deleted_clients_get_invalid_client() {
 
     let out = admin.run(&["delete-client", &id]);
     out.assert_ok();
-    assert_eq!(out.stdout, format!("Deleted client {id}.\n"));
+    assert_eq!(
+        out.stdout,
+        format!("Deleted client {id}; revoked its 2 live tokens.\n")
+    );
     assert_invalid_client(&admin.token(&id, &secret).await);
     admin
         .run(&["delete-client", &id])
@@ -846,4 +858,60 @@ async fn concurrent_rotations_leave_exactly_two_secrets() {
     assert_eq!(admin.show(&id)["active_secrets"], 2);
     assert_issued(&admin.token(&id, &old).await);
     assert_issued(&admin.token(&id, won.client_secret.expose()).await);
+}
+
+#[tokio::test]
+async fn disabling_a_client_revokes_its_live_tokens_and_no_one_elses() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&[]);
+    let (other, other_secret) = admin.create(&[]);
+    let mine = admin.token(&id, &secret).await;
+    assert_issued(&mine);
+    let theirs = admin.token(&other, &other_secret).await;
+    assert_issued(&theirs);
+    let store = admin.store().await;
+    let record = |a: &Answer, key: &str| {
+        let hash = token::hash(a.body[key].as_str().expect(key));
+        let store = &store;
+        async move {
+            store
+                .get_token(&hash)
+                .await
+                .expect("read token")
+                .expect("token stored")
+        }
+    };
+    let now = now();
+    for key in ["access_token", "refresh_token"] {
+        assert!(record(&mine, key).await.is_live(now));
+    }
+
+    let out = admin.run(&["disable-client", &id]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("revoked its 2 live tokens"),
+        "{}",
+        out.stdout
+    );
+    for key in ["access_token", "refresh_token"] {
+        let r = record(&mine, key).await;
+        assert!(
+            r.revoked && !r.is_live(now),
+            "{key} of the disabled client: {r:?}"
+        );
+        let r = record(&theirs, key).await;
+        assert!(r.is_live(now), "{key} of another client: {r:?}");
+    }
+    // What the tokens protect refuses them: the authorizer denies the access token.
+    let bearer = format!("Bearer {}", mine.body["access_token"].as_str().unwrap());
+    let event = authorizer_event(Some(&bearer));
+    let (answer, _) = authorize(&store, &event, now).await;
+    assert_eq!(answer["isAuthorized"], false);
+
+    // Enabling brings no token back; the client gets new ones.
+    admin.run(&["enable-client", &id]).assert_ok();
+    for key in ["access_token", "refresh_token"] {
+        assert!(record(&mine, key).await.revoked);
+    }
+    assert_issued(&admin.token(&id, &secret).await);
 }

@@ -13,33 +13,6 @@ use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// A REQUEST authorizer event (payload 2.0) for `GET /whoami`.
-fn authorizer_event(authorization: Option<&str>) -> Value {
-    let mut headers = serde_json::Map::new();
-    headers.insert(
-        "host".into(),
-        json!("abc123.execute-api.us-east-1.amazonaws.com"),
-    );
-    if let Some(a) = authorization {
-        headers.insert("authorization".into(), json!(a));
-    }
-    json!({
-        "version": "2.0",
-        "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/whoami",
-        "identitySource": authorization.map(|a| vec![a]),
-        "routeKey": "GET /whoami",
-        "rawPath": "/whoami",
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123",
-            "http": {"method": "GET", "path": "/whoami", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "tests"},
-            "requestId": "authz-test", "routeKey": "GET /whoami", "stage": "$default"
-        }
-    })
-}
-
 async fn issued(store: &DynamoStore) -> (String, String) {
     let secret = new_secret();
     store

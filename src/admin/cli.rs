@@ -227,8 +227,10 @@ shown.
         help: "\
 Usage: oauth-admin disable-client ID
 
-Disables a client: its token requests get 401 invalid_client until `enable-client`.
-Tokens already issued stay valid until they expire.
+Disables a client: its token requests get 401 invalid_client until `enable-client`, and
+its live tokens are revoked (the authorizer and introspection refuse them from then on).
+Run again, it revokes any token that slipped through. `enable-client` brings no token
+back: the client asks for new ones.
 ",
     },
     Sub {
@@ -250,8 +252,8 @@ Enables a client that `disable-client` disabled.
         help: "\
 Usage: oauth-admin delete-client ID
 
-Deletes a client record. Its token requests get 401 invalid_client from then on; tokens
-already issued stay in the tokens table until they expire.
+Deletes a client record and revokes its live tokens. Its token requests get
+401 invalid_client from then on.
 ",
     },
     Sub {

@@ -291,9 +291,23 @@ async fn set_flag(
     }
 }
 
-pub async fn delete_client(store: &DynamoStore, id: &str) -> Result<(), AdminError> {
+/// Disables a client and revokes its live tokens; returns whether the flag changed and how
+/// many tokens were revoked. The flag is written first, so that no request authenticates
+/// while the tokens are revoked. Already disabled, it revokes again: a run cut short, or an
+/// issuance that read the client just before the flag was written, is finished this way.
+pub async fn disable_client(
+    store: &DynamoStore,
+    id: &str,
+    now: u64,
+) -> Result<(Change, u64), AdminError> {
+    let change = set_disabled(store, id, true, now).await?;
+    Ok((change, store.revoke_client_tokens(id, now).await?))
+}
+
+/// Deletes a client, then revokes its live tokens; returns how many were revoked.
+pub async fn delete_client(store: &DynamoStore, id: &str, now: u64) -> Result<u64, AdminError> {
     if store.delete_client(id).await? {
-        Ok(())
+        Ok(store.revoke_client_tokens(id, now).await?)
     } else {
         Err(AdminError::NotFound(id.to_owned()))
     }

@@ -126,19 +126,25 @@ async fn execute(
                 render::client_text(&view)
             }
         }
-        Command::DisableClient { id } => changed(
-            ops::set_disabled(store, &id, true, now).await?,
-            format!("Disabled client {id}."),
-            format!("Client {id} was already disabled."),
-        ),
+        Command::DisableClient { id } => {
+            let (change, revoked) = ops::disable_client(store, &id, now).await?;
+            changed(
+                change,
+                format!("Disabled client {id}; {}.", revoked_text(revoked)),
+                format!(
+                    "Client {id} was already disabled; {}.",
+                    revoked_text(revoked)
+                ),
+            )
+        }
         Command::EnableClient { id } => changed(
             ops::set_disabled(store, &id, false, now).await?,
             format!("Enabled client {id}."),
             format!("Client {id} was already enabled."),
         ),
         Command::DeleteClient { id } => {
-            ops::delete_client(store, &id).await?;
-            format!("Deleted client {id}.\n")
+            let revoked = ops::delete_client(store, &id, now).await?;
+            format!("Deleted client {id}; {}.\n", revoked_text(revoked))
         }
         Command::RotateSecret { id, json } => {
             let rotated = ops::rotate_secret(store, &id, &rng, now).await?;
@@ -166,4 +172,11 @@ async fn execute(
             )
         }
     })
+}
+
+fn revoked_text(n: u64) -> String {
+    match n {
+        1 => "revoked its 1 live token".to_owned(),
+        n => format!("revoked its {n} live tokens"),
+    }
 }

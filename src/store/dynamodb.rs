@@ -165,6 +165,57 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// Revokes every live token of `client_id` (admin tool: disabling or deleting a
+    /// client), through a paginated scan of the tokens table: it has no index on the client
+    /// id, which the request path never needs. Returns how many tokens this call revoked;
+    /// expired, used and already revoked ones are left as they are.
+    pub async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
+        let mut revoked = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tokens_table)
+                .consistent_read(true)
+                .filter_expression("#client = :client")
+                .projection_expression("#hash, #revoked, #used, #expires")
+                .expression_attribute_names("#client", attr::CLIENT_ID)
+                .expression_attribute_names("#hash", attr::TOKEN_HASH)
+                .expression_attribute_names("#revoked", attr::REVOKED)
+                .expression_attribute_names("#used", attr::USED_AT_MS)
+                .expression_attribute_names("#expires", attr::EXPIRES_AT)
+                .expression_attribute_values(":client", s(client_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Scan", e))?;
+            for item in page.items() {
+                let revoked_already = item
+                    .get(attr::REVOKED)
+                    .and_then(|v| v.as_bool().ok())
+                    .is_some_and(|b| *b);
+                let used = item.contains_key(attr::USED_AT_MS);
+                let expired = item
+                    .get(attr::EXPIRES_AT)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|at| at <= now);
+                if revoked_already || used || expired {
+                    continue;
+                }
+                if let Some(hash) = item.get(attr::TOKEN_HASH).and_then(|v| v.as_s().ok()) {
+                    self.revoke_token(hash).await?;
+                    revoked += 1;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(revoked),
+            }
+        }
+    }
+
     /// Deletes a client; `false` when there was none (admin tool).
     pub async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
         let out = self

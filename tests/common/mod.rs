@@ -297,3 +297,30 @@ pub fn unsupported_grant_type(grant: &str) -> String {
 pub fn note(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
+
+/// A REQUEST authorizer event (payload 2.0) for `GET /whoami`.
+pub fn authorizer_event(authorization: Option<&str>) -> Value {
+    let mut headers = serde_json::Map::new();
+    headers.insert(
+        "host".into(),
+        json!("abc123.execute-api.us-east-1.amazonaws.com"),
+    );
+    if let Some(a) = authorization {
+        headers.insert("authorization".into(), json!(a));
+    }
+    json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/whoami",
+        "identitySource": authorization.map(|a| vec![a]),
+        "routeKey": "GET /whoami",
+        "rawPath": "/whoami",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "http": {"method": "GET", "path": "/whoami", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "tests"},
+            "requestId": "authz-test", "routeKey": "GET /whoami", "stage": "$default"
+        }
+    })
+}
