@@ -7,8 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use oauth_token_service::admin::{AdminError, ops};
 use oauth_token_service::authorizer::authorize;
-use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::oauth::token;
 use oauth_token_service::store::GetToken;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
@@ -161,15 +160,7 @@ impl Admin {
     async fn call(&self, event: Value) -> Answer {
         let store = self.store().await;
         let rng = ring::rand::SystemRandom::new();
-        let app = App {
-            issuer: Issuer {
-                store: &store,
-                policy: &TEST_POLICY,
-                rng: &rng,
-                clock: system_clock_ms,
-            },
-            public_url: None,
-        };
+        let app = test_app(&store, &rng);
         Answer::from_event(&app.handle_event(&event).await)
     }
 

@@ -6,8 +6,7 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use oauth_token_service::authorizer::{Verdict, authorize};
-use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::oauth::token;
 use oauth_token_service::store::Revoke;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
@@ -23,15 +22,7 @@ async fn issued(store: &DynamoStore) -> (String, String) {
         .await
         .unwrap();
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(store, &rng);
     let a = Answer::from_event(
         &app.handle_event(&form_post(
             "grant_type=client_credentials",
@@ -154,15 +145,7 @@ async fn whoami_answers_from_the_authorizers_context() {
     let (access, _) = issued(&store).await;
     let (response, _) = check(&store, Some(&format!("Bearer {access}"))).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let mut event = v2_event(
         "GET",
         "/whoami",

@@ -5,8 +5,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::oauth::token;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -14,15 +13,7 @@ use std::time::Duration;
 
 async fn call(store: &DynamoStore, event: Value) -> Answer {
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(store, &rng);
     // A guard against hangs, not a performance assertion.
     let answer = tokio::time::timeout(Duration::from_secs(20), app.handle_event(&event))
         .await

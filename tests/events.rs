@@ -8,8 +8,7 @@ mod common;
 use base64::Engine;
 use common::*;
 use oauth_token_service::authorizer::authorize;
-use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::oauth::token;
 use oauth_token_service::store::GetClient;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use oauth_token_service::store::{PutTokens, TokenKind, TokenRecord};
@@ -317,15 +316,7 @@ async fn store_fixed_access_token(store: &DynamoStore, client: &FixedClient) {
 
 async fn call(store: &DynamoStore, event: &Value) -> Answer {
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(store, &rng);
     // A guard against hangs, not a performance assertion.
     let answer = tokio::time::timeout(Duration::from_secs(20), app.handle_event(event))
         .await

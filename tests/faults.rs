@@ -397,15 +397,7 @@ async fn unavailable_then_recovers(fault: Fault) {
     let fake = FakeDynamo::start(fault, None).await;
     let store = setup.store_at(&fake.url()).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let (a, took) = answer(&app, &setup.issue_event()).await;
     note(&format!("{fault:?}: answered {} in {took:?}", a.status));
     assert_unavailable(&a);
@@ -477,15 +469,7 @@ async fn a_refused_connection_is_temporarily_unavailable_then_recovers() {
     let port = free_port();
     let store = setup.store_at(&format!("http://127.0.0.1:{port}")).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let (a, took) = answer(&app, &setup.issue_event()).await;
     note(&format!("refused: answered {} in {took:?}", a.status));
     assert_unavailable(&a);
@@ -503,15 +487,7 @@ async fn a_refusal_the_service_cannot_retry_is_a_server_error_without_detail() {
     let fake = FakeDynamo::start(Fault::Error(400, "AccessDeniedException"), None).await;
     let store = setup.store_at(&fake.url()).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let (a, _) = answer(&app, &setup.issue_event()).await;
     a.assert_error(500, "server_error", SERVER_ERROR);
     assert_eq!(a.header("Retry-After"), None);
@@ -530,15 +506,7 @@ async fn throttled_token_writes_are_temporarily_unavailable_and_store_nothing() 
     .await;
     let store = setup.store_at(&fake.url()).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let (a, _) = answer(&app, &setup.issue_event()).await;
     assert_unavailable(&a);
     assert!(fake.faulted() >= 1);
@@ -554,15 +522,7 @@ async fn a_refresh_whose_rotation_times_out_consumes_nothing() {
     let fake = FakeDynamo::start(Fault::Proxy, None).await;
     let store = setup.store_at(&fake.url()).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let (issued, _) = answer(&app, &setup.issue_event()).await;
     assert_issued(&issued);
     let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
@@ -732,15 +692,7 @@ async fn malformed_client_items_are_server_errors_and_the_next_request_is_served
     ];
     let store = &setup.moto;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(store, &rng);
     for (i, (what, attr, value)) in variants.into_iter().enumerate() {
         let id = format!("broken-{i}");
         let mut item: std::collections::HashMap<String, AttributeValue> =
@@ -781,15 +733,7 @@ async fn malformed_token_items_are_server_errors_on_every_endpoint_that_reads_th
     let setup = Setup::new().await;
     let store = &setup.moto;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(store, &rng);
     let far = (now() + 3600).to_string();
     let good = |hash: &str| -> Vec<(&'static str, AttributeValue)> {
         vec![

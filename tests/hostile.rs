@@ -8,8 +8,6 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
-use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms};
 use oauth_token_service::store::GrantType;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Map, Value, json};
@@ -266,15 +264,7 @@ async fn every_hostile_request_gets_its_documented_answer_and_stores_nothing() {
     assert!(cases.len() >= 80, "the corpus has {} cases", cases.len());
     let store = store_with_clients().await;
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    };
+    let app = test_app(&store, &rng);
     let mut failures = Vec::new();
     for case in &cases {
         let event = event(&case.value);

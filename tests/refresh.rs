@@ -5,8 +5,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::oauth::token;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use oauth_token_service::store::{GetToken, TokenRecord};
 use serde_json::Value;
@@ -30,15 +29,7 @@ impl Fixture {
 
     async fn call(&self, event: Value) -> Answer {
         let rng = ring::rand::SystemRandom::new();
-        let app = App {
-            issuer: Issuer {
-                store: &self.store,
-                policy: &TEST_POLICY,
-                rng: &rng,
-                clock: system_clock_ms,
-            },
-            public_url: None,
-        };
+        let app = test_app(&self.store, &rng);
         let answer = tokio::time::timeout(Duration::from_secs(20), app.handle_event(&event))
             .await
             .expect("the handler answers");

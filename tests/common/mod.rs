@@ -3,7 +3,8 @@
 
 use aws_config::Region;
 use aws_sdk_dynamodb::config::Credentials;
-use oauth_token_service::oauth::{IssuePolicy, secret, token};
+use oauth_token_service::http::App;
+use oauth_token_service::oauth::{IssuePolicy, Issuer, secret, system_clock_ms, token};
 use oauth_token_service::store::dynamodb::DynamoStore;
 use oauth_token_service::store::tables::create_tables;
 use oauth_token_service::store::{ClientRecord, GrantType};
@@ -323,4 +324,18 @@ pub fn authorizer_event(authorization: Option<&str>) -> Value {
             "requestId": "authz-test", "routeKey": "GET /whoami", "stage": "$default"
         }
     })
+}
+
+/// The token function's handler over `store`, as the tests run it: `TEST_POLICY`, the
+/// system clock, no configured public URL.
+pub fn test_app<'a, S>(store: &'a S, rng: &'a SystemRandom) -> App<'a, S> {
+    App {
+        issuer: Issuer {
+            store,
+            policy: &TEST_POLICY,
+            rng,
+            clock: system_clock_ms,
+        },
+        public_url: None,
+    }
 }
