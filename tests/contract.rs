@@ -900,3 +900,44 @@ async fn payload_2_answers_carry_a_cookies_list_and_payload_1_answers_do_not() {
     assert_eq!(v1["statusCode"], 200);
     assert!(v1.get("cookies").is_none());
 }
+
+#[tokio::test]
+async fn a_refresh_asks_only_for_scopes_the_client_is_still_allowed() {
+    // §4: each requested scope must be among the client's allowed scopes, and on the
+    // refresh grant within the refresh token's scope too.
+    let s = Service::new();
+    let first = s
+        .json(with(creds(), "scope", json!("quotes:read quotes:write")))
+        .await;
+    assert_issued(&first);
+    // An operator takes quotes:write away from the client.
+    s.store
+        .put_client(client_with_secret(ID, SECRET, &["quotes:read", "admin"]));
+    let refresh = |token: &str, scope: Option<&str>| {
+        let mut body = json!({"grant_type": "refresh_token", "client_id": ID,
+            "client_secret": SECRET, "refresh_token": token});
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        body
+    };
+    let token = first.body["refresh_token"].as_str().unwrap();
+    let before = s.store.tokens().len();
+    s.json(refresh(token, Some("quotes:read quotes:write")))
+        .await
+        .assert_error(400, "invalid_scope", &invalid_scope("quotes:write"));
+    // Allowed now, but never part of this grant.
+    s.json(refresh(token, Some("admin"))).await.assert_error(
+        400,
+        "invalid_scope",
+        &invalid_scope("admin"),
+    );
+    assert_eq!(
+        s.store.tokens().len(),
+        before,
+        "a refused refresh writes nothing"
+    );
+    let narrowed = s.json(refresh(token, Some("quotes:read"))).await;
+    assert_issued(&narrowed);
+    assert_eq!(narrowed.body["scope"], "quotes:read");
+}

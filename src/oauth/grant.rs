@@ -190,9 +190,16 @@ impl<S: GrantStore> Issuer<'_, S> {
             return Err(OAuthError::InvalidRefresh);
         }
 
-        // 7. Scope: within the original grant's, unchanged when not asked.
+        // 7. Scope: within the original grant's and among the client's allowed scopes
+        // now (an operator may have taken one away since); unchanged when not asked.
         let requested = params.scope.optional("scope")?;
-        let granted = scope::grant(requested, &old.scope, &old.scope)?;
+        let allowed: Vec<String> = old
+            .scope
+            .iter()
+            .filter(|s| client.scopes.contains(s))
+            .cloned()
+            .collect();
+        let granted = scope::grant(requested, &allowed, &old.scope)?;
 
         // 8. Rotate: consume the old token and write its successors in one transaction.
         let (issued, records) = self.mint(client, granted, &old.family, true, now)?;
