@@ -44,6 +44,8 @@ enum Fault {
     Close,
     /// A DynamoDB error: HTTP status and error type.
     Error(u16, &'static str),
+    /// A `TransactionCanceledException` whose first item was cancelled for this reason.
+    Canceled(&'static str),
     /// Forwards the request to moto (so it is applied) and drops the answer, closing the
     /// connection: a write that happened though its caller never heard of it.
     ApplyThenClose,
@@ -241,8 +243,26 @@ fn error_answer(status: u16, kind: &str) -> Vec<u8> {
     let body = json!({
         "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
         "message": format!("injected {kind}"),
-    })
-    .to_string();
+    });
+    http_answer(status, kind, &body)
+}
+
+/// A transaction cancelled for `reason` on its first item, as DynamoDB reports it.
+fn canceled_answer(reason: &str) -> Vec<u8> {
+    let body = json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{reason}, None, None]"),
+        "CancellationReasons": [
+            {"Code": reason, "Message": "injected"},
+            {"Code": "None"},
+            {"Code": "None"},
+        ],
+    });
+    http_answer(400, "TransactionCanceledException", &body)
+}
+
+fn http_answer(status: u16, kind: &str, body: &Value) -> Vec<u8> {
+    let body = body.to_string();
     let reason = match status {
         400 => "Bad Request",
         500 => "Internal Server Error",
@@ -300,6 +320,11 @@ async fn serve(
             }
             Fault::Error(status, kind) => {
                 if conn.write_all(&error_answer(status, kind)).await.is_err() {
+                    return;
+                }
+            }
+            Fault::Canceled(reason) => {
+                if conn.write_all(&canceled_answer(reason)).await.is_err() {
                     return;
                 }
             }
@@ -799,4 +824,43 @@ async fn malformed_token_items_are_server_errors_on_every_endpoint_that_reads_th
         }
     }
     assert_issued(&answer(&app, &setup.issue_event()).await.0);
+}
+
+#[tokio::test]
+async fn a_transaction_cancelled_for_throttling_is_temporarily_unavailable() {
+    // DynamoDB reports throttling inside TransactWriteItems as a cancellation reason, not
+    // as a throttling error: an issuance and a rotation must still answer §7's
+    // temporarily_unavailable with Retry-After, and change nothing.
+    for reason in ["ThrottlingError", "ProvisionedThroughputExceeded"] {
+        let setup = Setup::new().await;
+        let fake = FakeDynamo::start(Fault::Proxy, None).await;
+        let store = setup.store_at(&fake.url()).await;
+        let rng = ring::rand::SystemRandom::new();
+        let app = test_app(&store, &rng);
+        let (issued, _) = answer(&app, &setup.issue_event()).await;
+        assert_issued(&issued);
+
+        fake.set(Fault::Canceled(reason), Some("TransactWriteItems"));
+        let (a, _) = answer(&app, &setup.issue_event()).await;
+        assert_unavailable(&a);
+        assert_eq!(
+            setup.token_count().await,
+            2,
+            "{reason}: nothing more stored"
+        );
+
+        let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
+        let event = json_post(&json!({
+            "grant_type": "refresh_token", "refresh_token": refresh,
+            "client_id": "app", "client_secret": setup.secret,
+        }));
+        let (a, _) = answer(&app, &event).await;
+        assert_unavailable(&a);
+        assert!(fake.faulted() >= 2);
+
+        // Nothing was consumed: the same refresh token works once DynamoDB recovers.
+        fake.set(Fault::Proxy, None);
+        let (a, _) = answer(&app, &event).await;
+        assert_issued(&a);
+    }
 }

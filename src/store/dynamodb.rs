@@ -362,7 +362,7 @@ impl PutTokens for DynamoStore {
                 Some(first) if self.stored_as_written(first).await? => Ok(()),
                 _ => Err(classify("TransactWriteItems", e)),
             },
-            Err(e) => Err(classify("TransactWriteItems", e)),
+            Err(e) => Err(classify_transaction(e)),
         }
     }
 }
@@ -411,8 +411,34 @@ impl RotateRefresh for DynamoStore {
                 Some(first) => self.stored_as_written(first).await,
                 None => Ok(false),
             },
-            Err(e) => Err(classify("TransactWriteItems", e)),
+            Err(e) => Err(classify_transaction(e)),
         }
+    }
+}
+
+/// Sorts a failed transaction like `classify`, and also as unavailable when DynamoDB
+/// cancelled it for throttling: inside a transaction that arrives as a cancellation reason
+/// (`TransactionCanceledException`), not as a throttling error of its own.
+fn classify_transaction(err: SdkError<TransactWriteItemsError, HttpResponse>) -> StoreError {
+    let throttled = match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| {
+                matches!(
+                    r.code(),
+                    Some(
+                        "ThrottlingError"
+                            | "ProvisionedThroughputExceeded"
+                            | "RequestLimitExceeded"
+                    )
+                )
+            })
+        }
+        _ => false,
+    };
+    if throttled {
+        StoreError::Unavailable(format!("TransactWriteItems: {}", DisplayErrorContext(&err)))
+    } else {
+        classify("TransactWriteItems", err)
     }
 }
 
