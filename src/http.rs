@@ -88,7 +88,10 @@ impl HttpRequest {
             .or_else(|| str_at(event, &["httpMethod"]))
             .unwrap_or_default()
             .to_owned();
+        // Payload 1.0's `path` leaves out the stage (`/prod`) that the client's URL has;
+        // `requestContext.path` keeps it, and the metadata's URLs need it.
         let path = str_at(event, &["rawPath"])
+            .or_else(|| str_at(event, &["requestContext", "path"]).filter(|p| p.starts_with('/')))
             .or_else(|| str_at(event, &["path"]))
             .unwrap_or("/")
             .to_owned();
@@ -101,7 +104,9 @@ impl HttpRequest {
         let mut authorization = Vec::new();
         let multi = event.get("multiValueHeaders").and_then(Value::as_object);
         let single = event.get("headers").and_then(Value::as_object);
-        for (name, value) in multi.or(single).into_iter().flatten() {
+        // An empty multiValueHeaders (some proxies and emulators send one) defers to headers.
+        let headers = multi.filter(|m| !m.is_empty()).or(single);
+        for (name, value) in headers.into_iter().flatten() {
             let values: Vec<&str> = match value {
                 Value::String(s) => vec![s.as_str()],
                 Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
@@ -290,7 +295,10 @@ impl<S: GrantStore> App<'_, S> {
                     Some(url) => url.to_owned(),
                     None => format!("{}{prefix}", request.base_url),
                 };
-                to_json(&metadata::document(&base))
+                to_json(&metadata::document(
+                    &base,
+                    self.issuer.policy.issue_refresh_tokens,
+                ))
             }
             Route::WhoAmI => match &request.authorizer {
                 Some(ctx) => to_json(&json!({

@@ -941,3 +941,57 @@ async fn a_refresh_asks_only_for_scopes_the_client_is_still_allowed() {
     assert_issued(&narrowed);
     assert_eq!(narrowed.body["scope"], "quotes:read");
 }
+
+#[tokio::test]
+async fn rest_api_metadata_keeps_the_stage_and_an_empty_multi_value_map_defers_to_headers() {
+    let s = Service::new();
+    // Payload 1.0 from a REST API stage: `path` has no stage, requestContext.path does.
+    let e = json!({
+        "resource": "/.well-known/oauth-authorization-server",
+        "path": "/.well-known/oauth-authorization-server", "httpMethod": "GET",
+        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"},
+        "multiValueHeaders": {"Host": ["abc123.execute-api.us-east-1.amazonaws.com"], "X-Forwarded-Proto": ["https"]},
+        "requestContext": {"requestId": "r1", "stage": "prod", "httpMethod": "GET",
+            "path": "/prod/.well-known/oauth-authorization-server"},
+        "body": null, "isBase64Encoded": false
+    });
+    let a = s.call(e).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let issuer = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
+    assert_eq!(a.body["issuer"], issuer);
+    assert_eq!(a.body["token_endpoint"], format!("{issuer}/oauth"));
+
+    // An empty multiValueHeaders map (sent by some proxies) leaves `headers` in charge.
+    let body = format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}");
+    let e = json!({
+        "path": "/oauth", "httpMethod": "POST",
+        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        "multiValueHeaders": {},
+        "requestContext": {"requestId": "r2", "httpMethod": "POST", "path": "/prod/oauth"},
+        "body": body, "isBase64Encoded": false
+    });
+    assert_issued(&s.call(e).await);
+}
+
+#[tokio::test]
+async fn metadata_lists_the_refresh_grant_only_when_refresh_tokens_are_issued() {
+    let mut s = Service::new();
+    let get = || {
+        v2_event(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            &[],
+            None,
+            false,
+        )
+    };
+    assert_eq!(
+        s.call(get()).await.body["grant_types_supported"],
+        json!(["client_credentials", "refresh_token"])
+    );
+    s.policy.issue_refresh_tokens = false;
+    assert_eq!(
+        s.call(get()).await.body["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+}

@@ -2,15 +2,21 @@
 
 use serde_json::{Value, json};
 
-/// The metadata document for an issuer URL (no trailing slash).
-pub fn document(issuer: &str) -> Value {
+/// The metadata document for an issuer URL (no trailing slash). `refresh_tokens`: whether
+/// the service hands out refresh tokens (without them the refresh grant cannot be used).
+pub fn document(issuer: &str, refresh_tokens: bool) -> Value {
     let methods = ["client_secret_basic", "client_secret_post"];
+    let grants: &[&str] = if refresh_tokens {
+        &["client_credentials", "refresh_token"]
+    } else {
+        &["client_credentials"]
+    };
     json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "grant_types_supported": grants,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_methods_supported": methods,
