@@ -9,6 +9,7 @@ use crate::store::GrantStore;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The parts of an HTTP request the service reads. The query string is never among them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -250,12 +251,17 @@ impl<S: GrantStore> App<'_, S> {
         let started = Instant::now();
         let mut trace = Trace::default();
         let (route, prefix) = Route::of(&request.path);
+        // Every line logged while the request is handled (a storage failure's detail, a
+        // refresh token's reuse) names its request id (CONTRACT §7), through this span.
+        let span = tracing::info_span!("request", request_id = %request.request_id);
         let result = if route == Route::NotFound {
             Err(OAuthError::NotFound)
         } else if request.method != route.method() {
             Err(OAuthError::MethodNotAllowed(route.method()))
         } else {
-            self.route(route, prefix, request, &mut trace).await
+            self.route(route, prefix, request, &mut trace)
+                .instrument(span)
+                .await
         };
         let response = match &result {
             Ok(body) => HttpResponse::json(200, body.clone()),

@@ -49,7 +49,9 @@ where
     let json = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The innermost span's fields, as "span": the request id of src/http.rs's span,
+        // or lambda_runtime's own for its lines.
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
         .without_time()

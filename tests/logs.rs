@@ -676,6 +676,23 @@ async fn no_secret_token_or_hash_reaches_the_logs_at_trace_level() {
         assert!(l["latency_ms"].is_number(), "{id}: {l}");
         assert_eq!(l["level"], "INFO");
     }
+    // The detail logged inside a request names it: the reuse of a consumed refresh token.
+    let reuse: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "refresh token reuse: revoking its family")
+        .collect();
+    assert_eq!(reuse.len(), 1, "{reuse:?}");
+    let reuse_id = &expected
+        .iter()
+        .find(|(_, _, outcome, _, _)| *outcome == "invalid_refresh")
+        .expect("the reuse request")
+        .0;
+    assert_eq!(
+        reuse[0]["span"]["request_id"],
+        reuse_id.as_str(),
+        "{}",
+        reuse[0]
+    );
     let authz_lines = json_lines(&authz_out);
     assert_eq!(
         authz_lines
