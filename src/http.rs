@@ -8,7 +8,7 @@ use crate::oauth::{Issuer, OAuthError, Trace, metadata, parse_authorization, par
 use crate::store::GrantStore;
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// The parts of an HTTP request the service reads. The query string is never among them.
@@ -237,8 +237,33 @@ pub struct App<'a, S> {
 impl<S: GrantStore> App<'_, S> {
     /// Answers one Lambda event with one proxy response.
     pub async fn handle_event(&self, event: &Value) -> Value {
+        self.handle_event_within(event, None).await
+    }
+
+    /// As [`handle_event`](Self::handle_event), answering `temporarily_unavailable` when the
+    /// request is not done within `budget`: the function must answer before its own timeout,
+    /// which API Gateway would turn into an undocumented 5xx (CONTRACT §7). Each DynamoDB
+    /// operation has its own timeout; this bounds a request that makes many (revoking a
+    /// large family, say).
+    pub async fn handle_event_within(&self, event: &Value, budget: Option<Duration>) -> Value {
         let request = HttpRequest::from_event(event);
-        let mut response = self.handle(&request).await.to_event();
+        let response = match budget {
+            None => self.handle(&request).await,
+            Some(budget) => match tokio::time::timeout(budget, self.handle(&request)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::warn!(
+                        request_id = %request.request_id,
+                        budget_ms = budget.as_millis() as u64,
+                        status = 400,
+                        outcome = OAuthError::TemporarilyUnavailable.key(),
+                        "request ran out of time"
+                    );
+                    HttpResponse::error(&OAuthError::TemporarilyUnavailable)
+                }
+            },
+        };
+        let mut response = response.to_event();
         // Payload 2.0 (HTTP APIs, Function URLs) has a `cookies` list, which `cargo lambda
         // watch` requires; a REST API (1.0) rejects a response carrying it (502).
         if event.get("version").and_then(Value::as_str) == Some("2.0") {

@@ -864,3 +864,26 @@ async fn a_transaction_cancelled_for_throttling_is_temporarily_unavailable() {
         assert_issued(&a);
     }
 }
+
+#[tokio::test]
+async fn a_request_past_its_time_budget_is_temporarily_unavailable() {
+    // DynamoDB answers, but slower than the invocation has left: the function answers
+    // §7's temporarily_unavailable within its budget rather than running into its own
+    // timeout (which API Gateway would answer with an undocumented 5xx).
+    let setup = Setup::new().await;
+    let fake = FakeDynamo::start(Fault::Slow(Duration::from_millis(1200)), None).await;
+    let store = setup.store_at(&fake.url()).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = test_app(&store, &rng);
+    let event = setup.issue_event();
+    let answer = app
+        .handle_event_within(&event, Some(Duration::from_millis(300)))
+        .await;
+    assert_unavailable(&Answer::from_event(&answer));
+    // The same request with time enough is served.
+    fake.set(Fault::Proxy, None);
+    let answer = app
+        .handle_event_within(&event, Some(Duration::from_secs(5)))
+        .await;
+    assert_issued(&Answer::from_event(&answer));
+}
