@@ -364,6 +364,14 @@ impl Setup {
         Setup { moto, secret }
     }
 
+    /// A fake DynamoDB endpoint meeting every request with `fault` (forwarding to moto
+    /// when it lets a request through), and a store that talks to it.
+    async fn behind(&self, fault: Fault) -> (FakeDynamo, DynamoStore) {
+        let fake = FakeDynamo::start(fault, None).await;
+        let store = self.store_at(&fake.url()).await;
+        (fake, store)
+    }
+
     async fn store_at(&self, endpoint: &str) -> DynamoStore {
         DynamoStore::new(
             sdk_client(endpoint, TIMEOUT).await,
@@ -419,8 +427,7 @@ fn assert_issued(a: &Answer) {
 /// same `App` issues a token that lands in the table.
 async fn unavailable_then_recovers(fault: Fault) {
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(fault, None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup.behind(fault).await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(&store, &rng);
     let (a, took) = answer(&app, &setup.issue_event()).await;
@@ -509,8 +516,9 @@ async fn a_refused_connection_is_temporarily_unavailable_then_recovers() {
 async fn a_refusal_the_service_cannot_retry_is_a_server_error_without_detail() {
     // AccessDeniedException (a missing IAM permission) is no passing overload.
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(Fault::Error(400, "AccessDeniedException"), None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup
+        .behind(Fault::Error(400, "AccessDeniedException"))
+        .await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(&store, &rng);
     let (a, _) = answer(&app, &setup.issue_event()).await;
@@ -544,8 +552,7 @@ async fn throttled_token_writes_are_temporarily_unavailable_and_store_nothing() 
 #[tokio::test]
 async fn a_refresh_whose_rotation_times_out_consumes_nothing() {
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(Fault::Proxy, None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(&store, &rng);
     let (issued, _) = answer(&app, &setup.issue_event()).await;
@@ -592,8 +599,7 @@ async fn a_token_write_applied_but_unanswered_is_retried_into_a_success() {
     // The transaction reaches DynamoDB, its answer is lost; the SDK retries it and the
     // retry meets the items its first attempt wrote. The tokens exist: the client gets them.
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(Fault::Proxy, None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
     let app = app_with(&store, &TEST_POLICY, &rng);
     fake.set_times(Fault::ApplyThenClose, Some("TransactWriteItems"), 1);
@@ -607,8 +613,7 @@ async fn a_token_write_applied_but_unanswered_is_retried_into_a_success() {
 async fn a_single_token_write_applied_but_unanswered_is_retried_into_a_success() {
     // Without refresh tokens the access token is one PutItem, retried the same way.
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(Fault::Proxy, None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
     let policy = oauth_token_service::oauth::IssuePolicy {
         issue_refresh_tokens: false,
@@ -627,8 +632,7 @@ async fn a_rotation_applied_but_unanswered_is_no_lost_race() {
     // The retried rotation finds the refresh token consumed by its own first attempt: the
     // client must get the new tokens, not invalid_refresh (and its next refresh must work).
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(Fault::Proxy, None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
     let app = app_with(&store, &TEST_POLICY, &rng);
     let (issued, _) = answer(&app, &setup.issue_event()).await;
@@ -833,8 +837,7 @@ async fn a_transaction_cancelled_for_throttling_is_temporarily_unavailable() {
     // temporarily_unavailable with Retry-After, and change nothing.
     for reason in ["ThrottlingError", "ProvisionedThroughputExceeded"] {
         let setup = Setup::new().await;
-        let fake = FakeDynamo::start(Fault::Proxy, None).await;
-        let store = setup.store_at(&fake.url()).await;
+        let (fake, store) = setup.behind(Fault::Proxy).await;
         let rng = ring::rand::SystemRandom::new();
         let app = test_app(&store, &rng);
         let (issued, _) = answer(&app, &setup.issue_event()).await;
@@ -871,8 +874,7 @@ async fn a_request_past_its_time_budget_is_temporarily_unavailable() {
     // §7's temporarily_unavailable within its budget rather than running into its own
     // timeout (which API Gateway would answer with an undocumented 5xx).
     let setup = Setup::new().await;
-    let fake = FakeDynamo::start(Fault::Slow(Duration::from_millis(1200)), None).await;
-    let store = setup.store_at(&fake.url()).await;
+    let (fake, store) = setup.behind(Fault::Slow(Duration::from_millis(1200))).await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(&store, &rng);
     let event = setup.issue_event();
