@@ -5,7 +5,6 @@
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use std::time::{Duration, Instant};
@@ -55,7 +54,7 @@ pub async fn warm_up(
         .send();
     let outcome = match tokio::time::timeout(limit, request).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(DisplayErrorContext(&e).to_string()),
+        Ok(Err(e)) => Err(crate::store::dynamodb::error_detail("GetItem", &e)),
         Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

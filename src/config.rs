@@ -33,7 +33,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Longest lifetime accepted: ten years.
-pub const MAX_TTL: u64 = 315_360_000;
+pub use crate::oauth::grant::MAX_TTL;
+
+/// Longest reuse grace accepted, in seconds.
+pub const MAX_REUSE_GRACE_SECONDS: u64 = 60;
 
 impl Config {
     /// Reads the process environment.
@@ -52,6 +55,14 @@ impl Config {
                 access_ttl: number(&get, "ACCESS_TOKEN_TTL", defaults.access_ttl, 1, MAX_TTL)?,
                 refresh_ttl: number(&get, "REFRESH_TOKEN_TTL", defaults.refresh_ttl, 1, MAX_TTL)?,
                 issue_refresh_tokens: flag(&get, "ISSUE_REFRESH_TOKENS", true)?,
+                reuse_grace_ms: 1000
+                    * number(
+                        &get,
+                        "REFRESH_REUSE_GRACE_SECONDS",
+                        0,
+                        0,
+                        MAX_REUSE_GRACE_SECONDS,
+                    )?,
             },
             dynamodb_timeout: Duration::from_millis(timeout_ms),
             issuer: issuer(&get)?,

@@ -26,6 +26,8 @@ pub struct HttpRequest {
     pub base_url: String,
     /// What the Lambda authorizer passed on (`requestContext.authorizer.lambda`), if any.
     pub authorizer: Option<Value>,
+    /// When the answer must be sent (epoch ms), if the invocation has a deadline.
+    pub deadline_ms: Option<u64>,
 }
 
 /// An answer: status, headers beyond the common ones, JSON body.
@@ -138,6 +140,7 @@ impl HttpRequest {
                 .pointer("/requestContext/authorizer/lambda")
                 .filter(|v| v.is_object())
                 .cloned(),
+            deadline_ms: None,
         }
     }
 }
@@ -246,7 +249,9 @@ impl<S: GrantStore> App<'_, S> {
     /// operation has its own timeout; this bounds a request that makes many (revoking a
     /// large family, say).
     pub async fn handle_event_within(&self, event: &Value, budget: Option<Duration>) -> Value {
-        let request = HttpRequest::from_event(event);
+        let mut request = HttpRequest::from_event(event);
+        request.deadline_ms =
+            budget.map(|b| (self.issuer.clock)().saturating_add(b.as_millis() as u64));
         let response = match budget {
             None => self.handle(&request).await,
             Some(budget) => match tokio::time::timeout(budget, self.handle(&request)).await {
@@ -315,7 +320,12 @@ impl<S: GrantStore> App<'_, S> {
         let params = parse_params(request.content_type.as_deref(), &request.body);
         let auth = parse_authorization(request.authorization.iter().map(Vec::as_slice));
         let body = match route {
-            Route::Token => to_json(&self.issuer.token(&params, &auth, trace).await?),
+            Route::Token => to_json(
+                &self
+                    .issuer
+                    .token(&params, &auth, request.deadline_ms, trace)
+                    .await?,
+            ),
             Route::Revoke => {
                 self.issuer.revoke(&params, &auth, trace).await?;
                 Ok("{}".to_owned())

@@ -311,6 +311,9 @@ async fn store_fixed_access_token(store: &DynamoStore, client: &FixedClient) {
         expires_at: now + TEST_POLICY.access_ttl,
         family: "events-fixed-family".into(),
         used_at_ms: None,
+        answered_at_ms: None,
+        answer_by_ms: None,
+        family_tokens: Vec::new(),
         revoked: false,
     };
     store

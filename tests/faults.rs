@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use oauth_token_service::http::App;
 use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::store::GetToken;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -49,6 +50,12 @@ enum Fault {
     /// Forwards the request to moto (so it is applied) and drops the answer, closing the
     /// connection: a write that happened though its caller never heard of it.
     ApplyThenClose,
+    /// Forwards the request to moto (so it is applied) and holds the answer this long
+    /// before sending it: a commit whose answer is slow on its way back.
+    AnswerLate(Duration),
+    /// Forwards the request to moto (so it is applied) and never answers: a commit whose
+    /// answer is lost, and every retry's with it.
+    ApplyThenHang,
     /// No fault: forwards to moto.
     Proxy,
 }
@@ -316,6 +323,19 @@ async fn serve(
             Fault::Close => return,
             Fault::ApplyThenClose => {
                 let _ = forward(&req, moto).await;
+                return;
+            }
+            Fault::AnswerLate(delay) => {
+                if let Ok(answer) = forward(&req, moto).await {
+                    tokio::time::sleep(delay).await;
+                    let _ = conn.write_all(&answer).await;
+                }
+                return;
+            }
+            Fault::ApplyThenHang => {
+                let _ = forward(&req, moto).await;
+                let mut sink = [0u8; 1024];
+                while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
                 return;
             }
             Fault::Error(status, kind) => {
@@ -657,6 +677,95 @@ async fn a_rotation_applied_but_unanswered_is_no_lost_race() {
     )
     .await;
     assert_issued(&next);
+}
+
+/// Whether `token` is a live access token by the authorizer's one read.
+async fn authorized(store: &DynamoStore, token: &str) -> bool {
+    let (decision, _) = oauth_token_service::authorizer::authorize(
+        store,
+        &authorizer_event(Some(&format!("Bearer {token}"))),
+        now(),
+    )
+    .await;
+    decision["isAuthorized"] == json!(true)
+}
+
+#[tokio::test]
+async fn a_use_during_a_rotation_whose_answer_is_slow_is_a_lost_race_and_revokes_nothing() {
+    // The rotation commits at once, but its answer takes 0.7 s to come back; a second use
+    // of the same refresh token begins meanwhile. It is a race, not theft: it is refused
+    // and the winner's fresh tokens stay good.
+    let setup = Setup::new().await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = app_with(&store, &TEST_POLICY, &rng);
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let event = refresh_event(&setup, issued.body["refresh_token"].as_str().unwrap());
+
+    fake.set_times(
+        Fault::AnswerLate(Duration::from_millis(700)),
+        Some("TransactWriteItems"),
+        1,
+    );
+    let winner = answer(&app, &event);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        answer(&app, &event).await
+    };
+    let ((winner, took), (second, _)) = tokio::join!(winner, second);
+    note(&format!("slow answer: winner answered in {took:?}"));
+    assert_eq!(fake.faulted(), 1);
+    assert_issued(&winner);
+    second.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    // Nothing revoked: the winner's access token is accepted, its refresh token rotates.
+    assert!(authorized(&store, winner.body["access_token"].as_str().unwrap()).await);
+    let next = refresh_event(&setup, winner.body["refresh_token"].as_str().unwrap());
+    assert_issued(&answer(&app, &next).await.0);
+}
+
+#[tokio::test]
+async fn a_rotation_committed_but_never_answered_is_answered_with_its_tokens() {
+    // DynamoDB applies the rotation but no answer ever comes back (nor to the SDK's
+    // retries): the function finds out that it committed and answers with the tokens it
+    // wrote, nothing revoked.
+    let setup = Setup::new().await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = app_with(&store, &TEST_POLICY, &rng);
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let event = refresh_event(&setup, issued.body["refresh_token"].as_str().unwrap());
+
+    fake.set(Fault::ApplyThenHang, Some("TransactWriteItems"));
+    let (a, took) = answer(&app, &event).await;
+    note(&format!(
+        "rotation unanswered: answered {} in {took:?}",
+        a.status
+    ));
+    assert!(fake.faulted() >= 1);
+    assert_issued(&a);
+    fake.set(Fault::Proxy, None);
+    for key in ["access_token", "refresh_token"] {
+        let stored = setup
+            .moto
+            .get_token(&token::hash(a.body[key].as_str().unwrap()))
+            .await
+            .unwrap()
+            .expect("the answered tokens are the stored ones");
+        assert!(stored.is_live(now()), "{key} live");
+    }
+    assert!(authorized(&store, a.body["access_token"].as_str().unwrap()).await);
+    assert!(authorized(&store, issued.body["access_token"].as_str().unwrap()).await);
+    let next = refresh_event(&setup, a.body["refresh_token"].as_str().unwrap());
+    assert_issued(&answer(&app, &next).await.0);
+}
+
+fn refresh_event(setup: &Setup, refresh_token: &str) -> Value {
+    json_post(&json!({
+        "grant_type": "refresh_token", "refresh_token": refresh_token,
+        "client_id": "app", "client_secret": setup.secret,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------

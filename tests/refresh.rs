@@ -5,11 +5,14 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
-use oauth_token_service::oauth::token;
+use oauth_token_service::authorizer;
+use oauth_token_service::http::App;
+use oauth_token_service::oauth::{IssuePolicy, Issuer, system_clock_ms, token};
 use oauth_token_service::store::dynamodb::DynamoStore;
-use oauth_token_service::store::{GetToken, TokenRecord};
-use serde_json::Value;
-use std::time::Duration;
+use oauth_token_service::store::{GetFamily, GetToken, TokenRecord};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 struct Fixture {
     store: DynamoStore,
@@ -28,8 +31,20 @@ impl Fixture {
     }
 
     async fn call(&self, event: Value) -> Answer {
+        self.call_with(&TEST_POLICY, event).await
+    }
+
+    async fn call_with(&self, policy: &IssuePolicy, event: Value) -> Answer {
         let rng = ring::rand::SystemRandom::new();
-        let app = test_app(&self.store, &rng);
+        let app = App {
+            issuer: Issuer {
+                store: &self.store,
+                policy,
+                rng: &rng,
+                clock: system_clock_ms,
+            },
+            public_url: None,
+        };
         let answer = tokio::time::timeout(Duration::from_secs(20), app.handle_event(&event))
             .await
             .expect("the handler answers");
@@ -61,6 +76,51 @@ impl Fixture {
 
     async fn refresh(&self, refresh_token: &str) -> Answer {
         self.refresh_as("app", refresh_token, None).await
+    }
+
+    /// A form POST to `path` with `token`, authenticated as `app`.
+    fn post(&self, path: &str, token: &str) -> Value {
+        let auth = basic("app", &self.secret);
+        let headers = [
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", auth.as_str()),
+        ];
+        v2_event(
+            "POST",
+            path,
+            &headers,
+            Some(&format!("token={token}")),
+            true,
+        )
+    }
+
+    fn refresh_event(&self, refresh_token: &str) -> Value {
+        form_post(
+            &format!("grant_type=refresh_token&refresh_token={refresh_token}"),
+            &[("authorization", &basic("app", &self.secret))],
+        )
+    }
+
+    /// Whether the access token is accepted anywhere: introspection by its own client, or
+    /// the authorizer.
+    async fn accepted(&self, access_token: &str) -> bool {
+        let introspected = self
+            .call(self.post("/oauth/introspect", access_token))
+            .await;
+        assert_eq!(introspected.status, 200, "{}", introspected.body);
+        let (decision, _) = authorizer::authorize(
+            &self.store,
+            &authorizer_event(Some(&format!("Bearer {access_token}"))),
+            now(),
+        )
+        .await;
+        let by_authorizer = decision["isAuthorized"] == json!(true);
+        let by_introspection = introspected.body["active"] == json!(true);
+        assert_eq!(
+            by_authorizer, by_introspection,
+            "authorizer and introspection agree"
+        );
+        by_authorizer
     }
 
     async fn record(&self, token: &str) -> TokenRecord {
@@ -110,11 +170,16 @@ async fn reuse_of_a_consumed_refresh_token_revokes_its_family() {
         "invalid_refresh",
         INVALID_REFRESH,
     );
+    // Every live token of the family is revoked; the consumed refresh tokens were dead
+    // already.
     for a in [&first, &second, &third] {
-        for key in ["access_token", "refresh_token"] {
-            assert!(f.record(tok(a, key)).await.revoked, "{key} revoked");
-        }
+        assert!(
+            f.record(tok(a, "access_token")).await.revoked,
+            "access revoked"
+        );
+        assert!(!f.record(tok(a, "refresh_token")).await.is_live(now()));
     }
+    assert!(f.record(tok(&third, "refresh_token")).await.revoked);
     // The newest refresh token no longer works either.
     f.refresh(tok(&third, "refresh_token")).await.assert_error(
         400,
@@ -251,4 +316,279 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     })
     .await;
     out.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+#[tokio::test]
+async fn an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revocation() {
+    // The attacker holds a stolen refresh token and rotates it in a tight loop; the
+    // legitimate client presents the original, which the attacker's first rotation
+    // consumed. From the moment that presentation is answered, no rotation succeeds and no
+    // token the attacker obtained is accepted anywhere, including those its rotations
+    // wrote while the revocation ran.
+    let f = Fixture::new().await;
+    let first = f.issue("read").await;
+    let original = tok(&first, "refresh_token").to_owned();
+    let rotations = AtomicUsize::new(0);
+    let revoked_at: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+    let attacker = async {
+        let mut current = original.clone();
+        // (started, answered, answer)
+        let mut log: Vec<(Instant, Instant, Answer)> = Vec::new();
+        let mut failures_after_revocation = 0;
+        while failures_after_revocation < 20 && log.len() < 400 {
+            let started = Instant::now();
+            let a = f.refresh(&current).await;
+            if a.status == 200 {
+                current = tok(&a, "refresh_token").to_owned();
+                rotations.fetch_add(1, Ordering::SeqCst);
+            } else if revoked_at.lock().unwrap().is_some() {
+                failures_after_revocation += 1;
+            }
+            log.push((started, Instant::now(), a));
+        }
+        log
+    };
+    let legitimate = async {
+        while rotations.load(Ordering::SeqCst) < 3 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let a = f.refresh(&original).await;
+        *revoked_at.lock().unwrap() = Some(Instant::now());
+        a
+    };
+    let (log, reuse) = tokio::join!(attacker, legitimate);
+    reuse.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    let revoked_at = revoked_at.lock().unwrap().expect("answered");
+
+    let after: Vec<&(Instant, Instant, Answer)> = log
+        .iter()
+        .filter(|(started, _, _)| *started > revoked_at)
+        .collect();
+    assert!(
+        !after.is_empty(),
+        "the attacker kept trying after the revocation"
+    );
+    for (_, _, a) in &after {
+        a.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    }
+    let won: Vec<&Answer> = log
+        .iter()
+        .map(|(_, _, a)| a)
+        .filter(|a| a.status == 200)
+        .collect();
+    note(&format!(
+        "attacker: {} rotations succeeded, all before the revoking answer; {} tries after it",
+        won.len(),
+        after.len()
+    ));
+    assert!(won.len() >= 3);
+    for a in won {
+        assert!(
+            !f.accepted(tok(a, "access_token")).await,
+            "an access token the attacker obtained is still accepted"
+        );
+        f.refresh(tok(a, "refresh_token")).await.assert_error(
+            400,
+            "invalid_refresh",
+            INVALID_REFRESH,
+        );
+    }
+    assert!(!f.accepted(tok(&first, "access_token")).await);
+    let family = f.record(&original).await.family;
+    assert!(f.store.get_family(&family).await.unwrap().unwrap().revoked);
+}
+
+#[tokio::test]
+async fn a_replay_right_after_the_rotation_answered_is_reuse() {
+    // The rotation's answer time is recorded before the answer: a use that begins after
+    // it is no race, however soon.
+    let f = Fixture::new().await;
+    let first = f.issue("read").await;
+    let second = f.refresh(tok(&first, "refresh_token")).await;
+    assert_eq!(second.status, 200);
+    let old = f.record(tok(&first, "refresh_token")).await;
+    assert!(old.answered_at_ms.is_some() && old.answer_by_ms.is_some());
+    f.refresh(tok(&first, "refresh_token")).await.assert_error(
+        400,
+        "invalid_refresh",
+        INVALID_REFRESH,
+    );
+    assert!(!f.accepted(tok(&second, "access_token")).await);
+    assert!(f.record(tok(&second, "refresh_token")).await.revoked);
+}
+
+#[tokio::test]
+async fn a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_race() {
+    // As the stored state shows it to a use that began while the rotation was still on its
+    // way back: consumed, not yet answered, the rotating request's deadline ahead.
+    let f = Fixture::new().await;
+    let first = f.issue("read").await;
+    let second = f.refresh(tok(&first, "refresh_token")).await;
+    assert_eq!(second.status, 200);
+    let hash = token::hash(tok(&first, "refresh_token"));
+    f.store
+        .client()
+        .update_item()
+        .table_name(f.store.tokens_table())
+        .key("token_hash", AttributeValue::S(hash))
+        .update_expression("REMOVE answered_at_ms SET answer_by_ms = :later")
+        .expression_attribute_values(
+            ":later",
+            AttributeValue::N((now() * 1000 + 60_000).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    f.refresh(tok(&first, "refresh_token")).await.assert_error(
+        400,
+        "invalid_refresh",
+        INVALID_REFRESH,
+    );
+    // Nothing revoked: the winner's tokens work.
+    assert!(f.accepted(tok(&second, "access_token")).await);
+    assert_eq!(f.refresh(tok(&second, "refresh_token")).await.status, 200);
+}
+
+fn with_grace(seconds: u64) -> IssuePolicy {
+    IssuePolicy {
+        reuse_grace_ms: seconds * 1000,
+        ..TEST_POLICY
+    }
+}
+
+/// Moves a consumed refresh token's consumption and answer `by_ms` into the past.
+async fn age_consumption(f: &Fixture, refresh_token: &str, by_ms: u64) {
+    let old = f.record(refresh_token).await;
+    let (used, answered) = (old.used_at_ms.unwrap(), old.answered_at_ms.unwrap());
+    f.store
+        .client()
+        .update_item()
+        .table_name(f.store.tokens_table())
+        .key("token_hash", AttributeValue::S(old.token_hash))
+        .update_expression("SET used_at_ms = :u, answered_at_ms = :a")
+        .expression_attribute_values(":u", AttributeValue::N((used - by_ms).to_string()))
+        .expression_attribute_values(":a", AttributeValue::N((answered - by_ms).to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_revoked() {
+    let f = Fixture::new().await;
+    let policy = with_grace(30);
+    let first = f.issue("read").await;
+    let rt = tok(&first, "refresh_token").to_owned();
+    let lost = f.call_with(&policy, f.refresh_event(&rt)).await;
+    assert_eq!(lost.status, 200, "{}", lost.body);
+    // The answer never reached the client, which presents the same token again.
+    let again = f.call_with(&policy, f.refresh_event(&rt)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    again.assert_no_store();
+    assert_ne!(tok(&again, "refresh_token"), tok(&lost, "refresh_token"));
+    let new = f.record(tok(&again, "refresh_token")).await;
+    assert_eq!(new.family, f.record(&rt).await.family);
+    // Nothing revoked: the family lives, every access token works, and the new refresh
+    // token rotates; the refresh token that was never delivered is retired.
+    assert!(
+        !f.store
+            .get_family(&new.family)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    for a in [&first, &lost, &again] {
+        assert!(f.accepted(tok(a, "access_token")).await);
+    }
+    assert!(!f.record(tok(&lost, "refresh_token")).await.is_live(now()));
+    let next = f
+        .call_with(&policy, f.refresh_event(tok(&again, "refresh_token")))
+        .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+}
+
+#[tokio::test]
+async fn after_the_reuse_grace_a_re_presented_token_revokes_its_family() {
+    let f = Fixture::new().await;
+    let policy = with_grace(30);
+    let first = f.issue("read").await;
+    let rt = tok(&first, "refresh_token").to_owned();
+    let second = f.call_with(&policy, f.refresh_event(&rt)).await;
+    assert_eq!(second.status, 200);
+    age_consumption(&f, &rt, 31_000).await;
+    f.call_with(&policy, f.refresh_event(&rt))
+        .await
+        .assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert!(!f.accepted(tok(&second, "access_token")).await);
+    assert!(!f.accepted(tok(&first, "access_token")).await);
+    f.call_with(&policy, f.refresh_event(tok(&second, "refresh_token")))
+        .await
+        .assert_error(400, "invalid_refresh", INVALID_REFRESH);
+}
+
+#[tokio::test]
+async fn the_reuse_grace_does_not_apply_to_another_client_or_a_revoked_family() {
+    let f = Fixture::new().await;
+    let policy = with_grace(30);
+    let first = f.issue("read").await;
+    let rt = tok(&first, "refresh_token").to_owned();
+    let second = f.call_with(&policy, f.refresh_event(&rt)).await;
+    assert_eq!(second.status, 200);
+    // Another client: refused, nothing revoked.
+    let mut other = f.refresh_event(&rt);
+    other["headers"]["authorization"] = json!(basic("other", &f.secret));
+    f.call_with(&policy, other)
+        .await
+        .assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert!(f.accepted(tok(&second, "access_token")).await);
+    // Revoked through /oauth/revoke: the grace gives nothing back.
+    let revoke = f.post("/oauth/revoke", tok(&second, "refresh_token"));
+    assert_eq!(f.call_with(&policy, revoke).await.status, 200);
+    f.call_with(&policy, f.refresh_event(&rt))
+        .await
+        .assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert!(!f.accepted(tok(&second, "access_token")).await);
+}
+
+#[tokio::test]
+async fn a_refresh_without_scope_drops_scopes_the_client_no_longer_has() {
+    let f = Fixture::new().await;
+    let first = f.issue("read write").await;
+    // The operator takes `write` away.
+    let mut c = client_with_secret("app", &f.secret, &["read"]);
+    c.updated_at += 1;
+    f.store.put_client(&c, false).await.unwrap();
+    let second = f.refresh(tok(&first, "refresh_token")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["scope"], "read");
+    assert_eq!(f.record(tok(&second, "access_token")).await.scope, ["read"]);
+}
+
+#[tokio::test]
+async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
+    let f = Fixture::new().await;
+    let mut c = client_with_secret("cc-only", &f.secret, &["read"]);
+    c.grants = vec![oauth_token_service::store::GrantType::ClientCredentials];
+    f.store.put_client(&c, true).await.unwrap();
+    let a = f
+        .call(form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic("cc-only", &f.secret))],
+        ))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.get("refresh_token").is_none(), "{}", a.body);
+    assert_eq!(
+        a.body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "access_token",
+            "token_type",
+            "expires",
+            "expires_in",
+            "scope"
+        ]
+    );
 }

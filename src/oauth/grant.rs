@@ -5,7 +5,9 @@ use super::client_auth::Offered;
 use super::error::OAuthError;
 use super::request::{Authorization, Params};
 use super::{scope, token};
-use crate::store::{ClientRecord, GrantStore, GrantType, StoreError, TokenKind, TokenRecord};
+use crate::store::{
+    ClientRecord, FamilyToken, GrantStore, GrantType, Rotation, StoreError, TokenKind, TokenRecord,
+};
 use ring::rand::SystemRandom;
 use serde::Serialize;
 
@@ -14,8 +16,12 @@ use serde::Serialize;
 pub struct IssuePolicy {
     pub access_ttl: u64,
     pub refresh_ttl: u64,
-    /// Whether the client_credentials grant also hands out a refresh token.
+    /// Whether the client_credentials grant also hands out a refresh token (to clients
+    /// allowed the refresh_token grant).
     pub issue_refresh_tokens: bool,
+    /// How long after its consumption a refresh token may be presented again by its own
+    /// client for a new pair in the same family, nothing revoked (0: never).
+    pub reuse_grace_ms: u64,
 }
 
 impl Default for IssuePolicy {
@@ -24,9 +30,22 @@ impl Default for IssuePolicy {
             access_ttl: 604_800,
             refresh_ttl: 1_209_600,
             issue_refresh_tokens: true,
+            reuse_grace_ms: 0,
         }
     }
 }
+
+/// Longest token lifetime, in seconds (ten years): a per-client lifetime read from a
+/// record is clamped to it.
+pub const MAX_TTL: u64 = 315_360_000;
+
+/// Most access tokens a family lists (see `TokenRecord::family_tokens`); a rotation past
+/// it revokes the oldest, so that the list, written with every rotation, stays small.
+pub const MAX_FAMILY_TOKENS: usize = 100;
+
+/// When no deadline is known, how long a rotation may take to be answered: the token
+/// function's timeout in the template.
+const DEFAULT_ANSWER_WINDOW_MS: u64 = 10_000;
 
 /// The success body, keys in the document's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,10 +103,12 @@ fn rng_error(_: ring::error::Unspecified) -> OAuthError {
 
 impl<S: GrantStore> Issuer<'_, S> {
     /// Answers one token request.
+    /// `deadline_ms` (epoch ms): when the answer must be sent, if known.
     pub async fn token(
         &self,
         params: &Params,
         auth: &Authorization,
+        deadline_ms: Option<u64>,
         trace: &mut Trace,
     ) -> Result<IssuedTokens, OAuthError> {
         let started_ms = (self.clock)();
@@ -126,7 +147,12 @@ impl<S: GrantStore> Issuer<'_, S> {
 
         match grant {
             GrantType::ClientCredentials => self.client_credentials(params, &client, now).await,
-            GrantType::RefreshToken => self.refresh(params, &client, presented, started_ms).await,
+            GrantType::RefreshToken => {
+                let answer_by_ms = deadline_ms
+                    .unwrap_or_else(|| started_ms.saturating_add(DEFAULT_ANSWER_WINDOW_MS));
+                self.refresh(params, &client, presented, started_ms, answer_by_ms)
+                    .await
+            }
         }
     }
 
@@ -145,12 +171,15 @@ impl<S: GrantStore> Issuer<'_, S> {
         };
         let granted = scope::grant(requested, &client.scopes, default)?;
 
-        // 8. Issue.
-        let family = token::generate(self.rng).map_err(rng_error)?;
-        let with_refresh = self.policy.issue_refresh_tokens;
-        let (issued, records) = self.mint(client, granted, &family, with_refresh, now)?;
-        self.store.put_tokens(&records).await.map_err(store_error)?;
-        Ok(issued)
+        // 8. Issue: a refresh token only to a client that may use one.
+        let with_refresh =
+            self.policy.issue_refresh_tokens && client.grants.contains(&GrantType::RefreshToken);
+        let minted = self.mint(client, granted, None, with_refresh, now)?;
+        self.store
+            .put_tokens(&minted.records)
+            .await
+            .map_err(store_error)?;
+        Ok(minted.issued)
     }
 
     async fn refresh(
@@ -159,39 +188,52 @@ impl<S: GrantStore> Issuer<'_, S> {
         client: &ClientRecord,
         presented: Option<TokenRecord>,
         started_ms: u64,
+        answer_by_ms: u64,
     ) -> Result<IssuedTokens, OAuthError> {
         let now = started_ms / 1000;
         // 6. The refresh token: present, a refresh token of this client, live.
-        let Some(old_hash) = params.refresh_token.value().map(token::hash) else {
+        if params.refresh_token.value().is_none() {
             return Err(OAuthError::InvalidRequest("refresh_token"));
-        };
+        }
         let old = match presented {
             Some(t) if t.kind == TokenKind::Refresh && t.client_id == client.client_id => t,
             _ => return Err(OAuthError::InvalidRefresh),
         };
-        match old.used_at_ms {
-            // Consumed while this request was already under way: it lost a race with a
-            // concurrent use, which is no sign of theft.
-            Some(used_at) if used_at >= started_ms => return Err(OAuthError::InvalidRefresh),
-            // Presented again after it was consumed: whoever holds the family may be an
-            // attacker. Revoking the family is a query plus a write per token; it happens
-            // only on this path, never on a normal request.
-            Some(_) => {
+        // Re-presented within the grace: the family's current refresh token, whose answer
+        // the client may never have had, is replaced instead of `old` being consumed.
+        let mut superseded: Option<TokenRecord> = None;
+        if let Some(used_at) = old.used_at_ms {
+            if !old.consumption_answered_before(started_ms) {
+                // Consumed by a rotation that had not been answered when this request
+                // began: a lost race with a concurrent use, no sign of theft.
+                return Err(OAuthError::InvalidRefresh);
+            }
+            let in_grace = self.policy.reuse_grace_ms > 0
+                && started_ms <= used_at.saturating_add(self.policy.reuse_grace_ms)
+                && !old.revoked
+                && now < old.expires_at;
+            superseded = match in_grace {
+                true => self.grace_successor(&old).await?,
+                false => None,
+            };
+            if superseded.is_none() {
+                // Presented again after its consumption was answered: whoever holds the
+                // family may be an attacker. The family record refuses every rotation
+                // from now on, and its live tokens are revoked before this answer.
                 tracing::warn!(client_id = %client.client_id, "refresh token reuse: revoking its family");
                 self.store
-                    .revoke_family(&old.family)
+                    .revoke_family(&old, now)
                     .await
                     .map_err(store_error)?;
                 return Err(OAuthError::InvalidRefresh);
             }
-            None => {}
-        }
-        if !old.is_live(now) {
+        } else if !old.is_live(now) {
             return Err(OAuthError::InvalidRefresh);
         }
 
-        // 7. Scope: within the original grant's and among the client's allowed scopes
-        // now (an operator may have taken one away since); unchanged when not asked.
+        // 7. Scope: within the refresh token's and among the client's allowed scopes now
+        // (an operator may have taken one away since); when not asked, the refresh
+        // token's less what the client may no longer have.
         let requested = params.scope.optional("scope")?;
         let allowed: Vec<String> = old
             .scope
@@ -199,62 +241,192 @@ impl<S: GrantStore> Issuer<'_, S> {
             .filter(|s| client.scopes.contains(s))
             .cloned()
             .collect();
-        let granted = scope::grant(requested, &allowed, &old.scope)?;
+        let granted = scope::grant(requested, &allowed, &allowed)?;
 
-        // 8. Rotate: consume the old token and write its successors in one transaction.
-        let (issued, records) = self.mint(client, granted, &old.family, true, now)?;
-        let consumed = self
+        // 8. Rotate: the family record, the old token and the new pair in one transaction.
+        let listed_on = superseded.as_ref().unwrap_or(&old);
+        let minted = self.mint(client, granted, Some((&old.family, listed_on)), true, now)?;
+        let [access, refresh] = minted.records.as_slice() else {
+            return Err(OAuthError::ServerError);
+        };
+        let rotation = Rotation {
+            old: &old,
+            supersede: superseded.as_ref().map(|t| t.token_hash.as_str()),
+            client_id: &client.client_id,
+            now_ms: (self.clock)(),
+            answer_by_ms,
+            access,
+            refresh,
+        };
+        if !self.commit_rotation(&rotation).await? {
+            // Lost a race with a concurrent use, or the family was revoked meanwhile.
+            return Err(OAuthError::InvalidRefresh);
+        }
+        // Written before the answer, so that a use of `old` that begins after it is told
+        // apart from one that raced this rotation.
+        if let Err(e) = self
             .store
-            .rotate_refresh(&old_hash, &client.client_id, (self.clock)(), &records)
+            .mark_answered(&old.token_hash, (self.clock)())
+            .await
+        {
+            tracing::warn!(detail = %e, "could not record the rotation's answer time");
+        }
+        for dropped in &minted.dropped {
+            if let Err(e) = self.store.revoke_token(dropped).await {
+                tracing::warn!(detail = %e, "could not revoke a family's oldest access token");
+            }
+        }
+        Ok(minted.issued)
+    }
+
+    /// The family's current refresh token, for a re-presentation within the grace; `None`
+    /// when the family is revoked or has no live current token (reuse detection applies).
+    async fn grace_successor(&self, old: &TokenRecord) -> Result<Option<TokenRecord>, OAuthError> {
+        let Some(family) = self
+            .store
+            .get_family(&old.family)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        if family.revoked || family.current() == old.token_hash {
+            return Ok(None);
+        }
+        let current = self
+            .store
+            .get_token(family.current())
             .await
             .map_err(store_error)?;
-        if consumed {
-            Ok(issued)
-        } else {
-            // Lost a race with a concurrent use: refused, and nothing revoked.
-            Err(OAuthError::InvalidRefresh)
+        Ok(current.filter(|t| !t.revoked && t.kind == TokenKind::Refresh))
+    }
+
+    /// Sends the rotation; when its outcome is unknown (a timeout, a dropped connection),
+    /// finds out whether it committed before answering: a committed rotation is answered
+    /// with its tokens, never taken for a failure the client would retry into a reuse.
+    async fn commit_rotation(&self, rotation: &Rotation<'_>) -> Result<bool, OAuthError> {
+        let detail = match self.store.rotate_refresh(rotation).await {
+            Ok(committed) => return Ok(committed),
+            Err(StoreError::Unavailable(detail)) => detail,
+            Err(e) => return Err(store_error(e)),
+        };
+        tracing::warn!(%detail, "rotation outcome unknown: checking whether it committed");
+        if self.rotation_committed(rotation).await? {
+            return Ok(true);
+        }
+        // Not there: send it again (DynamoDB applies a transaction once per idempotency
+        // token, so a first attempt still in flight cannot commit twice), then look again.
+        match self.store.rotate_refresh(rotation).await {
+            Ok(committed) => return Ok(committed),
+            Err(StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "rotation retry outcome unknown");
+            }
+            Err(e) => return Err(store_error(e)),
+        }
+        if self.rotation_committed(rotation).await? {
+            return Ok(true);
+        }
+        Err(OAuthError::TemporarilyUnavailable)
+    }
+
+    async fn rotation_committed(&self, rotation: &Rotation<'_>) -> Result<bool, OAuthError> {
+        match self.store.get_token(&rotation.refresh.token_hash).await {
+            Ok(found) => Ok(found.is_some_and(|t| {
+                t.family == rotation.refresh.family && t.client_id == rotation.refresh.client_id
+            })),
+            Err(StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "could not check whether the rotation committed");
+                Ok(false)
+            }
+            Err(e) => Err(store_error(e)),
         }
     }
 
-    /// Draws the tokens and the records to store for them.
+    /// Draws the tokens and the records to store for them. `family`: the family to mint
+    /// into and the refresh token whose list the new refresh token carries on; `None`
+    /// starts a family.
     fn mint(
         &self,
         client: &ClientRecord,
         scope: Vec<String>,
-        family: &str,
+        family: Option<(&str, &TokenRecord)>,
         with_refresh: bool,
         now: u64,
-    ) -> Result<(IssuedTokens, Vec<TokenRecord>), OAuthError> {
-        let access_ttl = client.access_ttl.unwrap_or(self.policy.access_ttl);
-        let refresh_ttl = client.refresh_ttl.unwrap_or(self.policy.refresh_ttl);
-        let record = |token: &str, kind, ttl: u64| TokenRecord {
+    ) -> Result<Minted, OAuthError> {
+        let access_ttl = client
+            .access_ttl
+            .unwrap_or(self.policy.access_ttl)
+            .min(MAX_TTL);
+        let refresh_ttl = client
+            .refresh_ttl
+            .unwrap_or(self.policy.refresh_ttl)
+            .min(MAX_TTL);
+        let expires = |ttl: u64| now.checked_add(ttl).ok_or(OAuthError::ServerError);
+        let access = token::generate(self.rng).map_err(rng_error)?;
+        let refresh = match with_refresh {
+            true => Some(token::generate(self.rng).map_err(rng_error)?),
+            false => None,
+        };
+        // A family is named by its first refresh token's hash, where its record starts.
+        let family_id = match (family, &refresh) {
+            (Some((id, _)), _) => id.to_owned(),
+            (None, Some(r)) => token::hash(r),
+            (None, None) => token::hash(&access),
+        };
+        let record = |token: &str, kind, expires_at| TokenRecord {
             token_hash: token::hash(token),
             kind,
             client_id: client.client_id.clone(),
             scope: scope.clone(),
             issued_at: now,
-            expires_at: now + ttl,
-            family: family.to_owned(),
+            expires_at,
+            family: family_id.clone(),
             used_at_ms: None,
+            answered_at_ms: None,
+            answer_by_ms: None,
+            family_tokens: Vec::new(),
             revoked: false,
         };
-        let access = token::generate(self.rng).map_err(rng_error)?;
-        let mut records = vec![record(&access, TokenKind::Access, access_ttl)];
-        let refresh = if with_refresh {
-            let refresh = token::generate(self.rng).map_err(rng_error)?;
-            records.push(record(&refresh, TokenKind::Refresh, refresh_ttl));
-            Some(refresh)
-        } else {
-            None
-        };
+        let access_record = record(&access, TokenKind::Access, expires(access_ttl)?);
+        let mut dropped = Vec::new();
+        let mut records = vec![access_record.clone()];
+        if let Some(refresh) = &refresh {
+            let mut listed: Vec<FamilyToken> = family
+                .map(|(_, on)| on.family_tokens.clone())
+                .unwrap_or_default();
+            listed.retain(|t| t.expires_at > now);
+            listed.push(FamilyToken {
+                token_hash: access_record.token_hash.clone(),
+                expires_at: access_record.expires_at,
+            });
+            if listed.len() > MAX_FAMILY_TOKENS {
+                let excess = listed.len() - MAX_FAMILY_TOKENS;
+                dropped = listed.drain(..excess).map(|t| t.token_hash).collect();
+            }
+            let mut refresh_record = record(refresh, TokenKind::Refresh, expires(refresh_ttl)?);
+            refresh_record.family_tokens = listed;
+            records.push(refresh_record);
+        }
         let issued = IssuedTokens {
             access_token: access,
             token_type: "bearer",
-            expires: now + access_ttl,
+            expires: access_record.expires_at,
             expires_in: access_ttl,
             refresh_token: refresh,
             scope: (!scope.is_empty()).then(|| scope.join(" ")),
         };
-        Ok((issued, records))
+        Ok(Minted {
+            issued,
+            records,
+            dropped,
+        })
     }
+}
+
+/// Newly drawn tokens: the answer, the records to store, and the hashes of access tokens
+/// that fell off the family's list (oldest first) and are to be revoked.
+struct Minted {
+    issued: IssuedTokens,
+    records: Vec<TokenRecord>,
+    dropped: Vec<String>,
 }

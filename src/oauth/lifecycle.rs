@@ -89,7 +89,10 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
         let (client, record) = self.client_and_token(params, auth, trace).await?;
         match record {
             Some(t) if t.client_id == client.client_id => match t.kind {
-                TokenKind::Refresh => self.store.revoke_family(&t.family).await,
+                TokenKind::Refresh => {
+                    let now = (self.clock)() / 1000;
+                    self.store.revoke_family(&t, now).await
+                }
                 TokenKind::Access => self.store.revoke_token(&t.token_hash).await,
             }
             .map_err(store_error),

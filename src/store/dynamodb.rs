@@ -2,15 +2,20 @@
 //!
 //! - Clients table, key `client_id` (S).
 //! - Tokens table, key `token_hash` (S, hex SHA-256 of the token), TTL attribute
-//!   `expires_at` (N), and a global secondary index `family-index` on `family` (S), used
-//!   only to revoke a family.
+//!   `expires_at` (N), no index: every index is paid on every token write. A refresh-token
+//!   family's record lives in the same table under `family#<family>`, a key no token hash
+//!   can take, and the family's refresh tokens list its live access tokens, so that
+//!   revoking a family reads two items with strong consistency instead of an index that
+//!   DynamoDB updates eventually.
 
 use super::*;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -37,10 +42,24 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     pub const FAMILY: &str = "family";
     pub const USED_AT_MS: &str = "used_at_ms";
+    pub const ANSWERED_AT_MS: &str = "answered_at_ms";
+    pub const ANSWER_BY_MS: &str = "answer_by_ms";
+    pub const FAMILY_TOKENS: &str = "family_tokens";
     pub const REVOKED: &str = "revoked";
 
-    pub const FAMILY_INDEX: &str = "family-index";
+    /// Family records: key `family#<family>` in the tokens table.
+    pub const FAMILY_KEY_PREFIX: &str = "family#";
+    pub const REVOKED_AT: &str = "revoked_at";
+    pub const CURRENT_REFRESH: &str = "current_refresh";
 }
+
+/// The tokens-table key of a family's record.
+fn family_key(family: &str) -> String {
+    format!("{}{family}", attr::FAMILY_KEY_PREFIX)
+}
+
+/// How many of a family's tokens are revoked at once.
+const SWEEP_CONCURRENCY: usize = 16;
 
 /// Error codes DynamoDB answers when it is overloaded or briefly failing.
 const TRANSIENT_CODES: &[&str] = &[
@@ -53,12 +72,13 @@ const TRANSIENT_CODES: &[&str] = &[
     "TransactionInProgressException",
 ];
 
-/// Sorts an SDK error into unavailable (answer `temporarily_unavailable`) or internal.
+/// Sorts an SDK error into unavailable (answer `temporarily_unavailable`) or internal. The
+/// detail names the operation, DynamoDB's error code and its message, and nothing else: a
+/// full rendering of an SDK error can carry the raw response body, which can hold items.
 fn classify<E>(op: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = format!("{op}: {}", DisplayErrorContext(&err));
     let transient = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
@@ -69,10 +89,31 @@ where
         }
         _ => false,
     };
+    let detail = error_detail(op, &err);
     if transient {
         StoreError::Unavailable(detail)
     } else {
         StoreError::Internal(detail)
+    }
+}
+
+/// `operation: code: message` for a service error, `operation: kind` otherwise.
+pub(crate) fn error_detail<E>(op: &str, err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata,
+{
+    let kind = match err {
+        SdkError::ConstructionFailure(_) => "request construction failed",
+        SdkError::TimeoutError(_) => "timed out",
+        SdkError::DispatchFailure(_) => "could not send the request",
+        SdkError::ResponseError(_) => "unreadable response",
+        SdkError::ServiceError(_) => "service error",
+        _ => "error",
+    };
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{op}: {code}: {message}"),
+        (Some(code), None) => format!("{op}: {code}"),
+        _ => format!("{op}: {kind}"),
     }
 }
 
@@ -368,51 +409,114 @@ impl PutTokens for DynamoStore {
 }
 
 impl RotateRefresh for DynamoStore {
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        client_id: &str,
-        now_ms: u64,
-        new_tokens: &[TokenRecord],
-    ) -> StoreResult<bool> {
-        let consume = Update::builder()
+    async fn rotate_refresh(&self, r: &Rotation<'_>) -> StoreResult<bool> {
+        // The family record: not revoked, and `expected` its current refresh token (absent
+        // until the first rotation, when the current one is the family's first).
+        let expected = r.expected_current();
+        let current_condition = if expected == r.old.family {
+            "(attribute_not_exists(current_refresh) OR current_refresh = :expected)"
+        } else {
+            "current_refresh = :expected"
+        };
+        let family = Update::builder()
             .table_name(&self.tokens_table)
-            .key(attr::TOKEN_HASH, s(old_hash))
-            .update_expression("SET used_at_ms = :now_ms")
-            .condition_expression(
-                "attribute_exists(token_hash) AND kind = :refresh AND client_id = :client \
-                 AND attribute_not_exists(used_at_ms) AND revoked = :false AND expires_at > :now",
-            )
-            .expression_attribute_values(":now_ms", n(now_ms))
-            .expression_attribute_values(":now", n(now_ms / 1000))
-            .expression_attribute_values(":refresh", s(TokenKind::Refresh.as_str()))
-            .expression_attribute_values(":client", s(client_id))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .key(attr::TOKEN_HASH, s(&family_key(&r.old.family)))
+            .update_expression("SET kind = :family, current_refresh = :new, expires_at = :expires")
+            .condition_expression(format!(
+                "attribute_not_exists(revoked_at) AND {current_condition}"
+            ))
+            .expression_attribute_values(":family", s("family"))
+            .expression_attribute_values(":new", s(&r.refresh.token_hash))
+            .expression_attribute_values(":expires", n(r.family_expires_at()))
+            .expression_attribute_values(":expected", s(expected))
             .build()
             .map_err(build_error)?;
-        let mut items = vec![TransactWriteItem::builder().update(consume).build()];
-        for t in new_tokens {
-            items.push(TransactWriteItem::builder().put(self.put(t)?).build());
+        let retire = match r.supersede {
+            // The usual case: consume the presented refresh token.
+            None => Update::builder()
+                .table_name(&self.tokens_table)
+                .key(attr::TOKEN_HASH, s(&r.old.token_hash))
+                .update_expression("SET used_at_ms = :now_ms, answer_by_ms = :answer_by")
+                .condition_expression(
+                    "attribute_exists(token_hash) AND kind = :refresh AND client_id = :client \
+                     AND attribute_not_exists(used_at_ms) AND revoked = :false \
+                     AND expires_at > :now",
+                )
+                .expression_attribute_values(":now_ms", n(r.now_ms))
+                .expression_attribute_values(":answer_by", n(r.answer_by_ms))
+                .expression_attribute_values(":now", n(r.now_ms / 1000))
+                .expression_attribute_values(":refresh", s(TokenKind::Refresh.as_str()))
+                .expression_attribute_values(":client", s(r.client_id))
+                .expression_attribute_values(":false", AttributeValue::Bool(false)),
+            // Re-presented within the grace: the presented token is consumed already; the
+            // refresh token that replaced it (whose answer was lost) is retired instead.
+            Some(current) => Update::builder()
+                .table_name(&self.tokens_table)
+                .key(attr::TOKEN_HASH, s(current))
+                .update_expression("SET revoked = :true")
+                .condition_expression("attribute_exists(token_hash)")
+                .expression_attribute_values(":true", AttributeValue::Bool(true)),
         }
+        .build()
+        .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().update(family).build(),
+            TransactWriteItem::builder().update(retire).build(),
+            TransactWriteItem::builder()
+                .put(self.put(r.access)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put(r.refresh)?)
+                .build(),
+        ];
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .set_client_request_token(idempotency_token(new_tokens))
+            .set_client_request_token(idempotency_token(std::slice::from_ref(r.refresh)))
             .send()
             .await
         {
             Ok(_) => Ok(true),
             // A retry of this very rotation, whose first attempt was applied but whose
-            // answer was lost, fails on the refresh token that attempt consumed: it is no
-            // lost race. (DynamoDB itself answers such a retry with success through the
-            // idempotency token; emulators may not.)
-            Err(e) if lost_race(&e) => match new_tokens.first() {
-                Some(first) => self.stored_as_written(first).await,
-                None => Ok(false),
-            },
+            // answer was lost, fails on what that attempt changed: it is no lost race.
+            // (DynamoDB itself answers such a retry with success through the idempotency
+            // token; emulators may not.)
+            Err(e) if lost_race(&e) => self.stored_as_written(r.refresh).await,
             Err(e) => Err(classify_transaction(e)),
         }
+    }
+
+    async fn mark_answered(&self, old_hash: &str, at_ms: u64) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(old_hash))
+            .update_expression("SET answered_at_ms = :at")
+            .condition_expression("attribute_exists(token_hash)")
+            .expression_attribute_values(":at", n(at_ms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("UpdateItem", e))
+    }
+}
+
+impl GetFamily for DynamoStore {
+    async fn get_family(&self, family: &str) -> StoreResult<Option<FamilyRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&family_key(family)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        out.item
+            .as_ref()
+            .map(|item| family_from_item(family, item))
+            .transpose()
     }
 }
 
@@ -436,7 +540,7 @@ fn classify_transaction(err: SdkError<TransactWriteItemsError, HttpResponse>) ->
         _ => false,
     };
     if throttled {
-        StoreError::Unavailable(format!("TransactWriteItems: {}", DisplayErrorContext(&err)))
+        StoreError::Unavailable(error_detail("TransactWriteItems", &err))
     } else {
         classify("TransactWriteItems", err)
     }
@@ -482,30 +586,63 @@ impl Revoke for DynamoStore {
         }
     }
 
-    async fn revoke_family(&self, family: &str) -> StoreResult<()> {
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.tokens_table)
-                .index_name(attr::FAMILY_INDEX)
-                .key_condition_expression("family = :f")
-                .expression_attribute_values(":f", s(family))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("Query", e))?;
-            for item in page.items() {
-                if let Some(hash) = item.get(attr::TOKEN_HASH).and_then(|v| v.as_s().ok()) {
-                    self.revoke_token(hash).await?;
+    async fn revoke_family(&self, member: &TokenRecord, now: u64) -> StoreResult<()> {
+        // 1. The decision: from this write on, no rotation in the family commits, and the
+        //    record names the family's last refresh token for good.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&family_key(&member.family)))
+            .update_expression(
+                "SET kind = :family, revoked_at = if_not_exists(revoked_at, :now), \
+                 expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .expression_attribute_values(":family", s("family"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(member.expires_at.max(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        let record = family_from_item(&member.family, &out.attributes.unwrap_or_default())?;
+
+        // 2. The sweep: that refresh token and the live access tokens it lists. Each token
+        //    is then refused on its own, by the authorizer's one read among others.
+        let Some(current) = self.get_token(record.current()).await? else {
+            return Ok(());
+        };
+        let mut doomed: Vec<String> = current
+            .family_tokens
+            .iter()
+            .filter(|t| t.expires_at > now)
+            .map(|t| t.token_hash.clone())
+            .collect();
+        doomed.push(current.token_hash);
+        let mut sweep = tokio::task::JoinSet::new();
+        let mut first_error = None;
+        for hash in doomed {
+            if sweep.len() >= SWEEP_CONCURRENCY
+                && let Some(Ok(Err(e))) = sweep.join_next().await
+            {
+                first_error.get_or_insert(e);
+            }
+            let store = self.clone();
+            sweep.spawn(async move { store.revoke_token(&hash).await });
+        }
+        while let Some(done) = sweep.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error
+                        .get_or_insert(StoreError::Internal("revocation task failed".into()));
                 }
             }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(()),
-            }
         }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -558,8 +695,22 @@ fn token_item(t: &TokenRecord) -> Item {
         (attr::FAMILY.into(), s(&t.family)),
         (attr::REVOKED.into(), AttributeValue::Bool(t.revoked)),
     ]);
-    if let Some(at) = t.used_at_ms {
-        item.insert(attr::USED_AT_MS.into(), n(at));
+    for (name, value) in [
+        (attr::USED_AT_MS, t.used_at_ms),
+        (attr::ANSWERED_AT_MS, t.answered_at_ms),
+        (attr::ANSWER_BY_MS, t.answer_by_ms),
+    ] {
+        if let Some(v) = value {
+            item.insert(name.into(), n(v));
+        }
+    }
+    if !t.family_tokens.is_empty() {
+        let listed = t
+            .family_tokens
+            .iter()
+            .map(|a| (a.token_hash.clone(), n(a.expires_at)))
+            .collect();
+        item.insert(attr::FAMILY_TOKENS.into(), AttributeValue::M(listed));
     }
     item
 }
@@ -598,6 +749,33 @@ impl Reader<'_> {
         match self.item.get(name) {
             None => Ok(false),
             Some(AttributeValue::Bool(b)) => Ok(*b),
+            _ => Err(self.bad(name)),
+        }
+    }
+
+    /// A map of token hash to expiry; missing means empty.
+    fn family_tokens(&self, name: &str) -> StoreResult<Vec<FamilyToken>> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::M(m)) => {
+                let mut listed = m
+                    .iter()
+                    .map(|(hash, at)| match at {
+                        AttributeValue::N(v) => v
+                            .parse()
+                            .map(|expires_at| FamilyToken {
+                                token_hash: hash.clone(),
+                                expires_at,
+                            })
+                            .map_err(|_| self.bad(name)),
+                        _ => Err(self.bad(name)),
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                listed.sort_by(|a, b| {
+                    (a.expires_at, &a.token_hash).cmp(&(b.expires_at, &b.token_hash))
+                });
+                Ok(listed)
+            }
             _ => Err(self.bad(name)),
         }
     }
@@ -663,6 +841,25 @@ fn token_from_item(item: &Item) -> StoreResult<TokenRecord> {
         expires_at: r.number(attr::EXPIRES_AT)?,
         family: r.string(attr::FAMILY)?,
         used_at_ms: r.opt_number(attr::USED_AT_MS)?,
+        answered_at_ms: r.opt_number(attr::ANSWERED_AT_MS)?,
+        answer_by_ms: r.opt_number(attr::ANSWER_BY_MS)?,
+        family_tokens: r.family_tokens(attr::FAMILY_TOKENS)?,
         revoked: r.flag(attr::REVOKED)?,
+    })
+}
+
+/// A family record; an empty item (none stored) is a live family not yet rotated.
+fn family_from_item(family: &str, item: &Item) -> StoreResult<FamilyRecord> {
+    let r = Reader {
+        item,
+        what: "family",
+    };
+    Ok(FamilyRecord {
+        family: family.to_owned(),
+        revoked: r.opt_number(attr::REVOKED_AT)?.is_some(),
+        current_refresh: match item.get(attr::CURRENT_REFRESH) {
+            None => None,
+            Some(_) => Some(r.string(attr::CURRENT_REFRESH)?),
+        },
     })
 }

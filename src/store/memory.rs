@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 struct Tables {
     clients: HashMap<String, ClientRecord>,
     tokens: HashMap<String, TokenRecord>,
+    families: HashMap<String, FamilyRecord>,
 }
 
 /// Clients and tokens behind one lock.
@@ -77,28 +78,62 @@ impl PutTokens for MemoryStore {
 }
 
 impl RotateRefresh for MemoryStore {
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        client_id: &str,
-        now_ms: u64,
-        new_tokens: &[TokenRecord],
-    ) -> StoreResult<bool> {
+    async fn rotate_refresh(&self, r: &Rotation<'_>) -> StoreResult<bool> {
         let mut t = self.lock();
-        match t.tokens.get_mut(old_hash) {
-            Some(old)
-                if old.kind == TokenKind::Refresh
-                    && old.client_id == client_id
-                    && old.is_live(now_ms / 1000) =>
-            {
-                old.used_at_ms = Some(now_ms);
-            }
-            _ => return Ok(false),
+        if t.tokens.contains_key(&r.refresh.token_hash) {
+            // A retry of a rotation that committed.
+            return Ok(true);
         }
-        for n in new_tokens {
+        let family = &r.old.family;
+        if let Some(f) = t.families.get(family) {
+            if f.revoked || f.current() != r.expected_current() {
+                return Ok(false);
+            }
+        } else if r.expected_current() != family.as_str() {
+            return Ok(false);
+        }
+        match r.supersede {
+            None => match t.tokens.get_mut(&r.old.token_hash) {
+                Some(old)
+                    if old.kind == TokenKind::Refresh
+                        && old.client_id == r.client_id
+                        && old.is_live(r.now_ms / 1000) =>
+                {
+                    old.used_at_ms = Some(r.now_ms);
+                    old.answer_by_ms = Some(r.answer_by_ms);
+                }
+                _ => return Ok(false),
+            },
+            Some(current) => match t.tokens.get_mut(current) {
+                Some(cur) => cur.revoked = true,
+                None => return Ok(false),
+            },
+        }
+        t.families.insert(
+            family.clone(),
+            FamilyRecord {
+                family: family.clone(),
+                revoked: false,
+                current_refresh: Some(r.refresh.token_hash.clone()),
+            },
+        );
+        for n in [r.access, r.refresh] {
             t.tokens.insert(n.token_hash.clone(), n.clone());
         }
         Ok(true)
+    }
+
+    async fn mark_answered(&self, old_hash: &str, at_ms: u64) -> StoreResult<()> {
+        if let Some(old) = self.lock().tokens.get_mut(old_hash) {
+            old.answered_at_ms = Some(at_ms);
+        }
+        Ok(())
+    }
+}
+
+impl GetFamily for MemoryStore {
+    async fn get_family(&self, family: &str) -> StoreResult<Option<FamilyRecord>> {
+        Ok(self.lock().families.get(family).cloned())
     }
 }
 
@@ -110,9 +145,24 @@ impl Revoke for MemoryStore {
         Ok(())
     }
 
-    async fn revoke_family(&self, family: &str) -> StoreResult<()> {
-        for tok in self.lock().tokens.values_mut() {
-            if tok.family == family {
+    async fn revoke_family(&self, member: &TokenRecord, _now: u64) -> StoreResult<()> {
+        let mut t = self.lock();
+        let family = t
+            .families
+            .entry(member.family.clone())
+            .or_insert_with(|| FamilyRecord {
+                family: member.family.clone(),
+                revoked: false,
+                current_refresh: None,
+            });
+        family.revoked = true;
+        let current = family.current().to_owned();
+        let mut doomed = vec![current.clone()];
+        if let Some(cur) = t.tokens.get(&current) {
+            doomed.extend(cur.family_tokens.iter().map(|a| a.token_hash.clone()));
+        }
+        for hash in doomed {
+            if let Some(tok) = t.tokens.get_mut(&hash) {
                 tok.revoked = true;
             }
         }

@@ -119,11 +119,29 @@ pub struct TokenRecord {
     pub issued_at: u64,
     /// Epoch seconds; also the table's TTL attribute.
     pub expires_at: u64,
-    /// Shared by every token descended from one client_credentials grant.
+    /// Shared by every token descended from one client_credentials grant: the hash of the
+    /// family's first refresh token, which is also where its family record starts.
     pub family: String,
     /// When a refresh token was exchanged, in epoch milliseconds; `None` while unused.
     pub used_at_ms: Option<u64>,
+    /// When the rotation that consumed this refresh token was answered (epoch ms), written
+    /// just before the answer; `None` until then, or if that request never learnt its
+    /// outcome.
+    pub answered_at_ms: Option<u64>,
+    /// The consuming request's deadline (epoch ms): its answer went out before then, so a
+    /// use that began earlier, with `answered_at_ms` unset, may be a lost race.
+    pub answer_by_ms: Option<u64>,
+    /// On a refresh token: the family's access tokens that were live when it was issued,
+    /// its own sibling included, so that revoking the family needs no index.
+    pub family_tokens: Vec<FamilyToken>,
     pub revoked: bool,
+}
+
+/// An access token of a family, as listed on the family's refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyToken {
+    pub token_hash: String,
+    pub expires_at: u64,
 }
 
 impl TokenRecord {
@@ -131,6 +149,37 @@ impl TokenRecord {
     /// refresh token not yet used.
     pub fn is_live(&self, now: u64) -> bool {
         now < self.expires_at && !self.revoked && self.used_at_ms.is_none()
+    }
+
+    /// Whether the rotation that consumed this refresh token had been answered when a
+    /// request that started at `started_ms` began. Unknown answers count as given by the
+    /// consuming request's deadline; a token consumed before these were recorded counts as
+    /// answered when it was consumed.
+    pub fn consumption_answered_before(&self, started_ms: u64) -> bool {
+        match (self.used_at_ms, self.answered_at_ms, self.answer_by_ms) {
+            (None, _, _) => false,
+            (Some(_), Some(answered), _) => answered < started_ms,
+            (Some(_), None, Some(by)) => by <= started_ms,
+            (Some(used), None, None) => used < started_ms,
+        }
+    }
+}
+
+/// The state every token of a family shares, read with strong consistency: once it says
+/// revoked, no rotation in the family can commit (its transaction checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyRecord {
+    pub family: String,
+    pub revoked: bool,
+    /// The family's one unconsumed refresh token; `None` until the first rotation, when it
+    /// is the family's first refresh token (whose hash is the family's id).
+    pub current_refresh: Option<String>,
+}
+
+impl FamilyRecord {
+    /// The hash of the family's current refresh token.
+    pub fn current(&self) -> &str {
+        self.current_refresh.as_deref().unwrap_or(&self.family)
     }
 }
 
@@ -186,31 +235,94 @@ pub trait PutTokens {
     fn put_tokens(&self, tokens: &[TokenRecord]) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
-/// Consumes a refresh token (marking it used at `now_ms`) and writes its successors, all or
-/// none. `Ok(false)` when the refresh token was no longer live or not this client's (a lost
-/// race, say).
+/// One refresh-token rotation: consume `old` (or, re-presented within the reuse grace,
+/// revoke the family's current refresh token `supersede` instead) and write the new pair,
+/// all or none, and only while the family is not revoked and `old` (or `supersede`) is its
+/// current refresh token.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    pub old: &'a TokenRecord,
+    pub supersede: Option<&'a str>,
+    pub client_id: &'a str,
+    pub now_ms: u64,
+    /// The rotating request's deadline, stamped on `old` (see `TokenRecord::answer_by_ms`).
+    pub answer_by_ms: u64,
+    pub access: &'a TokenRecord,
+    pub refresh: &'a TokenRecord,
+}
+
+impl Rotation<'_> {
+    /// The refresh token that must be the family's current one for the rotation to commit.
+    pub fn expected_current(&self) -> &str {
+        self.supersede.unwrap_or(&self.old.token_hash)
+    }
+
+    /// When the family record may go: after the last of its tokens has expired.
+    pub fn family_expires_at(&self) -> u64 {
+        self.refresh
+            .family_tokens
+            .iter()
+            .map(|t| t.expires_at)
+            .chain([self.refresh.expires_at, self.access.expires_at])
+            .max()
+            .unwrap_or(self.refresh.expires_at)
+    }
+}
+
+/// Rotates refresh tokens.
 pub trait RotateRefresh {
+    /// `Ok(false)` when the rotation's conditions failed: the refresh token was no longer
+    /// live or current, or the family was revoked (a lost race, say). A retry of a
+    /// rotation that committed answers `Ok(true)`.
     fn rotate_refresh(
         &self,
-        old_hash: &str,
-        client_id: &str,
-        now_ms: u64,
-        new_tokens: &[TokenRecord],
+        rotation: &Rotation<'_>,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Records on the consumed refresh token that its rotation is being answered now.
+    fn mark_answered(
+        &self,
+        old_hash: &str,
+        at_ms: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Reads a family's record, strongly consistent.
+pub trait GetFamily {
+    fn get_family(
+        &self,
+        family: &str,
+    ) -> impl Future<Output = StoreResult<Option<FamilyRecord>>> + Send;
 }
 
 /// Revokes one token, or every token of a family.
 pub trait Revoke {
     fn revoke_token(&self, token_hash: &str) -> impl Future<Output = StoreResult<()>> + Send;
-    fn revoke_family(&self, family: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Marks the family of `member` revoked, so that no rotation in it commits from then on,
+    /// then revokes each of its live tokens; returns once all are revoked. Safe to repeat:
+    /// a repeat finishes a sweep that was cut short.
+    fn revoke_family(
+        &self,
+        member: &TokenRecord,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// Everything the token endpoint's grants use.
 pub trait GrantStore:
-    GetClient + GetClientAndToken + PutTokens + RotateRefresh + Revoke + Sync
+    GetClient + GetClientAndToken + GetToken + GetFamily + PutTokens + RotateRefresh + Revoke + Sync
 {
 }
-impl<T: GetClient + GetClientAndToken + PutTokens + RotateRefresh + Revoke + Sync> GrantStore
-    for T
+impl<
+    T: GetClient
+        + GetClientAndToken
+        + GetToken
+        + GetFamily
+        + PutTokens
+        + RotateRefresh
+        + Revoke
+        + Sync,
+> GrantStore for T
 {
 }

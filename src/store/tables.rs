@@ -1,17 +1,23 @@
 //! Creates the two tables as the service expects them, for the admin tool, the local dev
 //! server and the tests. Safe to run again: it creates only what is missing.
 
-use super::dynamodb::{DynamoStore, attr};
+use super::dynamodb::{DynamoStore, attr, error_detail};
 use super::{StoreError, StoreResult};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use std::time::Duration;
 
-fn err(op: &str, e: impl std::error::Error + 'static) -> StoreError {
-    StoreError::Internal(format!("{op}: {}", DisplayErrorContext(e)))
+/// A failed call, as operation, error code and message only.
+fn err<E: ProvideErrorMetadata>(op: &str, e: SdkError<E, HttpResponse>) -> StoreError {
+    StoreError::Internal(error_detail(op, &e))
+}
+
+fn build_err(what: &str, e: BuildError) -> StoreError {
+    StoreError::Internal(format!("{what}: {e}"))
 }
 
 fn key(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
@@ -19,7 +25,7 @@ fn key(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
         .attribute_name(name)
         .key_type(kind)
         .build()
-        .map_err(|e| err("KeySchemaElement", e))
+        .map_err(|e| build_err("KeySchemaElement", e))
 }
 
 fn string_attr(name: &str) -> StoreResult<AttributeDefinition> {
@@ -27,7 +33,7 @@ fn string_attr(name: &str) -> StoreResult<AttributeDefinition> {
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
         .build()
-        .map_err(|e| err("AttributeDefinition", e))
+        .map_err(|e| build_err("AttributeDefinition", e))
 }
 
 /// What `create_tables` did, for the admin tool to report.
@@ -58,24 +64,12 @@ pub async fn create_tables(store: &DynamoStore) -> StoreResult<TablesReport> {
         report.created.push(store.clients_table().to_owned());
     }
     if !existing.iter().any(|t| t == store.tokens_table()) {
-        let family_index = GlobalSecondaryIndex::builder()
-            .index_name(attr::FAMILY_INDEX)
-            .key_schema(key(attr::FAMILY, KeyType::Hash)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
-                    .build(),
-            )
-            .build()
-            .map_err(|e| err("GlobalSecondaryIndex", e))?;
         client
             .create_table()
             .table_name(store.tokens_table())
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(string_attr(attr::TOKEN_HASH)?)
-            .attribute_definitions(string_attr(attr::FAMILY)?)
             .key_schema(key(attr::TOKEN_HASH, KeyType::Hash)?)
-            .global_secondary_indexes(family_index)
             .send()
             .await
             .map_err(|e| err("CreateTable", e))?;
@@ -106,7 +100,7 @@ pub async fn create_tables(store: &DynamoStore) -> StoreResult<TablesReport> {
                     .attribute_name(attr::EXPIRES_AT)
                     .enabled(true)
                     .build()
-                    .map_err(|e| err("TimeToLiveSpecification", e))?,
+                    .map_err(|e| build_err("TimeToLiveSpecification", e))?,
             )
             .send()
             .await
@@ -128,7 +122,7 @@ async fn list_tables(store: &DynamoStore) -> StoreResult<Vec<String>> {
             .await
             .map_err(|e| {
                 let unavailable = e.code().is_none();
-                let detail = format!("ListTables: {}", DisplayErrorContext(&e));
+                let detail = error_detail("ListTables", &e);
                 if unavailable {
                     StoreError::Unavailable(detail)
                 } else {

@@ -115,6 +115,7 @@ pub const TEST_POLICY: IssuePolicy = IssuePolicy {
     access_ttl: 604_800,
     refresh_ttl: 1_209_600,
     issue_refresh_tokens: true,
+    reuse_grace_ms: 0,
 };
 
 pub fn now() -> u64 {
