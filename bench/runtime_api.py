@@ -151,18 +151,8 @@ def setup_tables(endpoint, reset=False):
         ddb.create_table(
             TableName=TOKENS_TABLE,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "token_hash", "AttributeType": "S"},
-                {"AttributeName": "family", "AttributeType": "S"},
-            ],
+            AttributeDefinitions=[{"AttributeName": "token_hash", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "token_hash", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "family-index",
-                    "KeySchema": [{"AttributeName": "family", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
         )
     # src/oauth/secret.rs, hash_generated: HMAC-SHA256 keyed by a random salt.
     salt = os.urandom(16)

@@ -70,7 +70,21 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionInProgressException",
+    "TransactionConflictException",
 ];
+
+/// How often a write that met a concurrent transaction on its item is tried again.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Whether a plain write was refused because a transaction held its item.
+fn is_conflict<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    err.code() == Some("TransactionConflictException")
+}
+
+/// A short pause before trying again after a conflict, longer each time.
+async fn conflict_pause(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt + 1))).await;
+}
 
 /// Sorts an SDK error into unavailable (answer `temporarily_unavailable`) or internal. The
 /// detail names the operation, DynamoDB's error code and its message, and nothing else: a
@@ -564,47 +578,68 @@ fn lost_race(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
 
 impl Revoke for DynamoStore {
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
-        match self
-            .client
-            .update_item()
-            .table_name(&self.tokens_table)
-            .key(attr::TOKEN_HASH, s(token_hash))
-            .update_expression("SET revoked = :true")
-            .condition_expression("attribute_exists(token_hash)")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        let mut attempt = 0;
+        loop {
+            match self
+                .client
+                .update_item()
+                .table_name(&self.tokens_table)
+                .key(attr::TOKEN_HASH, s(token_hash))
+                .update_expression("SET revoked = :true")
+                .condition_expression("attribute_exists(token_hash)")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .send()
+                .await
             {
-                Ok(())
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    return Ok(());
+                }
+                // A rotation's transaction holds the item: once it is done, the token is
+                // revoked all the same.
+                Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    conflict_pause(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(classify("UpdateItem", e)),
             }
-            Err(e) => Err(classify("UpdateItem", e)),
         }
     }
 
     async fn revoke_family(&self, member: &TokenRecord, now: u64) -> StoreResult<()> {
         // 1. The decision: from this write on, no rotation in the family commits, and the
         //    record names the family's last refresh token for good.
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.tokens_table)
-            .key(attr::TOKEN_HASH, s(&family_key(&member.family)))
-            .update_expression(
-                "SET kind = :family, revoked_at = if_not_exists(revoked_at, :now), \
-                 expires_at = if_not_exists(expires_at, :expires)",
-            )
-            .expression_attribute_values(":family", s("family"))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":expires", n(member.expires_at.max(now)))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateItem", e))?;
+        let mut attempt = 0;
+        let out = loop {
+            match self
+                .client
+                .update_item()
+                .table_name(&self.tokens_table)
+                .key(attr::TOKEN_HASH, s(&family_key(&member.family)))
+                .update_expression(
+                    "SET kind = :family, revoked_at = if_not_exists(revoked_at, :now), \
+                     expires_at = if_not_exists(expires_at, :expires)",
+                )
+                .expression_attribute_values(":family", s("family"))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":expires", n(member.expires_at.max(now)))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+            {
+                Ok(out) => break out,
+                // A rotation's transaction holds the record: it commits or fails first,
+                // and this write, once through, sees its outcome.
+                Err(e) if is_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    conflict_pause(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(classify("UpdateItem", e)),
+            }
+        };
         let record = family_from_item(&member.family, &out.attributes.unwrap_or_default())?;
 
         // 2. The sweep: that refresh token and the live access tokens it lists. Each token
