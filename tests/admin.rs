@@ -5,6 +5,7 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
+use oauth_token_service::admin::cli::ClientChanges;
 use oauth_token_service::admin::{AdminError, ops};
 use oauth_token_service::authorizer::authorize;
 use oauth_token_service::oauth::token;
@@ -323,10 +324,12 @@ async fn client_options_are_stored_and_honoured() {
     assert_issued(&a);
     assert_eq!(a.body["expires_in"], 60);
     assert_eq!(a.body["scope"], "quotes:read");
-    let refresh = a.body["refresh_token"].as_str().expect("refresh_token");
+    // Without the refresh_token grant, no refresh token is issued, and the grant is refused
+    // before the token presented is even looked at.
+    assert!(a.body.get("refresh_token").is_none(), "{}", a.body);
     let r = admin
         .call(form_post(
-            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+            &format!("grant_type=refresh_token&refresh_token={}", new_secret()),
             &[("authorization", &basic(&id, &secret))],
         ))
         .await;
@@ -416,9 +419,15 @@ async fn disabled_and_deleted_clients_get_invalid_client() {
         format!("Deleted client {id}; revoked its 2 live tokens.\n")
     );
     assert_invalid_client(&admin.token(&id, &secret).await);
-    admin
-        .run(&["delete-client", &id])
-        .assert_failed(1, "no client with id");
+    // Run again, it finds no record and sweeps the id's tokens again.
+    let again = admin.run(&["delete-client", &id]);
+    again.assert_ok();
+    assert_eq!(
+        again.stdout,
+        format!(
+            "Client {id} has no record (already deleted, or never created); revoked its 0 live tokens.\n"
+        )
+    );
     assert!(admin.clients_items().await.is_empty());
 }
 
@@ -564,7 +573,8 @@ async fn unknown_client_fails_in_one_line_and_writes_nothing() {
         &["show-client", "nobody"][..],
         &["disable-client", "nobody"],
         &["enable-client", "nobody"],
-        &["delete-client", "nobody"],
+        &["update-client", "nobody", "--name", "x"],
+        &["update-client", "nobody", "--scope", "a", "--json"],
         &["rotate-secret", "nobody"],
         &["rotate-secret", "nobody", "--json"],
         &["rotate-secret", "nobody", "--finish"],
@@ -574,6 +584,13 @@ async fn unknown_client_fails_in_one_line_and_writes_nothing() {
             .run(args)
             .assert_failed(1, "no client with id \"nobody\"");
     }
+    // delete-client sweeps the id's tokens whether or not a record is left, and says so.
+    let out = admin.run(&["delete-client", "nobody"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        "Client nobody has no record (already deleted, or never created); revoked its 0 live tokens.\n"
+    );
     // An update of a missing item would create it: none was.
     assert!(admin.clients_items().await.is_empty());
     admin.run(&["list-clients"]).assert_ok();
@@ -682,6 +699,8 @@ async fn unreachable_dynamodb_fails_in_one_line_without_printing_a_secret() {
         &["list-clients"],
         &["rotate-secret", "someone"],
         &["disable-client", "someone"],
+        &["delete-client", "someone"],
+        &["update-client", "someone", "--name", "x"],
     ] {
         admin
             .run(args)
@@ -752,6 +771,7 @@ async fn every_command_has_help() {
         "disable-client",
         "enable-client",
         "delete-client",
+        "update-client",
         "rotate-secret",
         "set-resource-server",
     ];
@@ -905,4 +925,424 @@ async fn disabling_a_client_revokes_its_live_tokens_and_no_one_elses() {
         assert!(record(&mine, key).await.revoked);
     }
     assert_issued(&admin.token(&id, &secret).await);
+}
+
+/// One client's item in the clients table, raw.
+async fn client_item(admin: &Admin, id: &str) -> Option<HashMap<String, AttributeValue>> {
+    admin
+        .clients_items()
+        .await
+        .into_iter()
+        .find(|item| item.get("client_id").and_then(|v| v.as_s().ok()) == Some(&id.to_owned()))
+}
+
+/// client_credentials with Basic authentication, asking for `scope`.
+async fn token_for_scope(admin: &Admin, id: &str, secret: &str, scope: &str) -> Answer {
+    admin
+        .call(form_post(
+            &format!("grant_type=client_credentials&scope={}", form_value(scope)),
+            &[("authorization", &basic(id, secret))],
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn update_client_takes_a_scope_away_from_new_requests() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&["--scope", "quotes:read", "--scope", "quotes:write"]);
+    let before = token_for_scope(&admin, &id, &secret, "quotes:write").await;
+    assert_issued(&before);
+    assert_eq!(before.body["scope"], "quotes:write");
+
+    let out = admin.run(&["update-client", &id, "--scope", "quotes:read"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .starts_with(&format!("Updated client {id}.\n\nclient_id:"))
+    );
+    assert!(
+        out.stdout.contains("scopes:          quotes:read\n"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains('$'), "{out:?}");
+    assert_eq!(admin.show(&id)["scopes"], json!(["quotes:read"]));
+
+    token_for_scope(&admin, &id, &secret, "quotes:write")
+        .await
+        .assert_error(400, "invalid_scope", &invalid_scope("quotes:write"));
+    token_for_scope(&admin, &id, &secret, "quotes:read quotes:write")
+        .await
+        .assert_error(400, "invalid_scope", &invalid_scope("quotes:write"));
+    let read = token_for_scope(&admin, &id, &secret, "quotes:read").await;
+    assert_issued(&read);
+    assert_eq!(read.body["scope"], "quotes:read");
+    // No scope asked for: all the client has left.
+    let all = admin.token(&id, &secret).await;
+    assert_issued(&all);
+    assert_eq!(all.body["scope"], "quotes:read");
+
+    // --json prints what show-client --json prints.
+    let out = admin.run(&[
+        "update-client",
+        &id,
+        "--scope",
+        "quotes:read",
+        "--scope",
+        "quotes:admin",
+        "--json",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert_eq!(out.json(), admin.show(&id));
+    assert_eq!(out.json()["scopes"], json!(["quotes:read", "quotes:admin"]));
+    assert_issued(&token_for_scope(&admin, &id, &secret, "quotes:admin").await);
+}
+
+#[tokio::test]
+async fn update_client_changes_only_the_named_settings_and_never_the_secrets() {
+    let admin = Admin::ready();
+    let (id, old) = admin.create(&[
+        "--name",
+        "before",
+        "--scope",
+        "a",
+        "--scope",
+        "b",
+        "--default-scope",
+        "a",
+    ]);
+    let rotated = admin.run(&["rotate-secret", &id, "--json"]);
+    rotated.assert_ok();
+    let new = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    admin.run(&["set-resource-server", &id, "true"]).assert_ok();
+    let before = client_item(&admin, &id).await.expect("the client's item");
+
+    let out = admin.run(&[
+        "update-client",
+        &id,
+        "--name",
+        "after",
+        "--grant",
+        "client_credentials",
+        "--access-ttl",
+        "60",
+        "--refresh-ttl=120",
+        "--json",
+    ]);
+    out.assert_ok();
+    let v = out.json();
+    assert_eq!(v["name"], "after");
+    assert_eq!(v["grants"], json!(["client_credentials"]));
+    assert_eq!(v["access_ttl"], 60);
+    assert_eq!(v["refresh_ttl"], 120);
+    // Not named: kept.
+    assert_eq!(v["scopes"], json!(["a", "b"]));
+    assert_eq!(v["default_scopes"], json!(["a"]));
+    assert_eq!(v["resource_server"], true);
+    assert_eq!(v["disabled"], false);
+    assert_eq!(v["active_secrets"], 2);
+    assert_eq!(v, admin.show(&id));
+
+    let after = client_item(&admin, &id).await.expect("the client's item");
+    for kept in [
+        "secret_hashes",
+        "disabled",
+        "resource_server",
+        "created_at",
+        "scopes",
+        "default_scopes",
+    ] {
+        assert_eq!(after.get(kept), before.get(kept), "{kept}");
+    }
+    assert_ne!(after.get("name"), before.get("name"));
+    let stamp = |item: &HashMap<String, AttributeValue>| -> u64 {
+        item["updated_at"].as_n().unwrap().parse().unwrap()
+    };
+    assert!(stamp(&after) >= stamp(&before));
+
+    // Both secrets still authenticate, under the new settings.
+    for secret in [&old, &new] {
+        let a = admin.token(&id, secret).await;
+        assert_issued(&a);
+        assert_eq!(a.body["expires_in"], 60);
+        assert_eq!(a.body["scope"], "a");
+    }
+
+    // A disabled client stays disabled.
+    admin.run(&["disable-client", &id]).assert_ok();
+    admin
+        .run(&["update-client", &id, "--name", "still off"])
+        .assert_ok();
+    assert_eq!(admin.show(&id)["disabled"], true);
+    assert_invalid_client(&admin.token(&id, &new).await);
+    let last = client_item(&admin, &id).await.unwrap();
+    assert_eq!(last.get("secret_hashes"), before.get("secret_hashes"));
+
+    // Asking for what is already there writes nothing.
+    admin.run(&["enable-client", &id]).assert_ok();
+    let settled = client_item(&admin, &id).await.unwrap();
+    let same = admin.run(&[
+        "update-client",
+        &id,
+        "--name",
+        "still off",
+        "--access-ttl",
+        "60",
+    ]);
+    same.assert_ok();
+    assert!(
+        same.stdout.starts_with(&format!(
+            "Client {id} already had these settings; nothing was written.\n"
+        )),
+        "{same:?}"
+    );
+    assert_eq!(client_item(&admin, &id).await.unwrap(), settled);
+}
+
+#[tokio::test]
+async fn update_client_refuses_bad_input_with_create_clients_messages_and_writes_nothing() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&["--scope", "a", "--scope", "b", "--default-scope", "a"]);
+    let items = admin.clients_items().await;
+
+    // Refused as create-client refuses the same option, in the same words.
+    let same_as_create: &[&[&str]] = &[
+        &["--access-ttl", "0"],
+        &["--access-ttl", "1h"],
+        &["--refresh-ttl", "315360001"],
+        &["--grant", "password"],
+        &["--scope", "a b"],
+        &["--scope", "a", "--default-scope", "c"],
+        &["--name", ""],
+    ];
+    for options in same_as_create {
+        let mut create = vec!["create-client", "--name", "x"];
+        if options[0] == "--name" {
+            create.truncate(1);
+        }
+        create.extend_from_slice(options);
+        let expected = admin.run(&create);
+        expected.assert_failed(2, "--");
+        let mut update = vec!["update-client", id.as_str()];
+        update.extend_from_slice(options);
+        let out = admin.run(&update);
+        out.assert_failed(2, "--help");
+        assert_eq!(
+            out.stderr,
+            expected.stderr.replace("create-client", "update-client"),
+            "{options:?}"
+        );
+    }
+
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["update-client", &id],
+            "update-client: nothing to change: give at least one of --name, --scope, \
+             --default-scope, --grant, --access-ttl, --refresh-ttl \
+             (see `oauth-admin update-client --help`)",
+        ),
+        (&["update-client", &id, "--json"], "nothing to change"),
+        (
+            &["update-client", &id, "--access-ttl", "0"],
+            "--access-ttl must be a whole number of seconds from 1 to 315360000 (got \"0\")",
+        ),
+        (
+            &["update-client", &id, "--grant", "password"],
+            "--grant \"password\" is not client_credentials or refresh_token",
+        ),
+        // Checked against the stored scopes (a, b): the same words as create-client.
+        (
+            &["update-client", &id, "--default-scope", "c"],
+            "update-client: --default-scope \"c\" is not among the client's scopes (add --scope c)",
+        ),
+        // Checked against the stored default scopes (a).
+        (
+            &["update-client", &id, "--scope", "b"],
+            "the client's default scope \"a\" would not be among its scopes",
+        ),
+        (
+            &["update-client", &id, "--resource-server"],
+            "unknown option --resource-server",
+        ),
+        (
+            &["update-client", &id, "--disabled"],
+            "unknown option --disabled",
+        ),
+        (&["update-client", "--name", "x"], "missing ID"),
+        (
+            &["update-client", &id, "--name", "x", "--name", "y"],
+            "given twice",
+        ),
+    ];
+    for (args, needle) in cases {
+        admin.run(args).assert_failed(2, needle);
+    }
+    admin
+        .run(&["update-client", "nobody", "--name", "x"])
+        .assert_failed(1, "no client with id \"nobody\"");
+
+    assert_eq!(admin.clients_items().await, items, "nothing written");
+    let a = admin.token(&id, &secret).await;
+    assert_issued(&a);
+    assert_eq!(a.body["scope"], "a");
+
+    // Both lists given together may move the default scopes anywhere among the new scopes.
+    let out = admin.run(&[
+        "update-client",
+        &id,
+        "--scope",
+        "b",
+        "--default-scope",
+        "b",
+        "--json",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.json()["scopes"], json!(["b"]));
+    assert_eq!(out.json()["default_scopes"], json!(["b"]));
+}
+
+#[tokio::test]
+async fn update_client_loses_no_concurrent_change() {
+    let admin = Admin::ready();
+    let (id, _) = admin.create(&["--scope", "a", "--scope", "b", "--scope", "c"]);
+    let store = admin.store().await;
+    // Each is valid against what it reads; together they would leave a default scope
+    // outside the scopes. Exactly one may be written.
+    let narrow = ClientChanges {
+        scopes: Some(vec!["a".into()]),
+        ..ClientChanges::default()
+    };
+    let defaults = ClientChanges {
+        default_scopes: Some(vec!["c".into()]),
+        ..ClientChanges::default()
+    };
+    let (x, y) = tokio::join!(
+        ops::update_client(&store, &id, &narrow, now()),
+        ops::update_client(&store, &id, &defaults, now()),
+    );
+    let v = admin.show(&id);
+    match (x, y) {
+        (Ok(_), Err(AdminError::Conflict(_))) => {
+            assert_eq!(v["scopes"], json!(["a"]));
+            assert_eq!(v["default_scopes"], json!([]));
+        }
+        (Err(AdminError::Conflict(_)), Ok(_)) => {
+            assert_eq!(v["scopes"], json!(["a", "b", "c"]));
+            assert_eq!(v["default_scopes"], json!(["c"]));
+        }
+        // One read after the other's write, and refused what it read.
+        (Ok(_), Err(e @ AdminError::Usage(_))) | (Err(e @ AdminError::Usage(_)), Ok(_)) => {
+            assert!(e.to_string().contains("\"c\""), "{e}");
+        }
+        other => panic!("exactly one update should be written: {other:?}"),
+    }
+}
+
+/// Every token record of `client_id`, raw, with whether it is revoked.
+async fn tokens_of(admin: &Admin, client_id: &str) -> Vec<(String, bool)> {
+    let store = admin.store().await;
+    let out = store
+        .client()
+        .scan()
+        .table_name(&admin.tokens)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan tokens");
+    out.items()
+        .iter()
+        .filter(|i| i.get("client_id").and_then(|v| v.as_s().ok()) == Some(&client_id.to_owned()))
+        .filter(|i| {
+            i.get("kind")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|k| k == "access" || k == "refresh")
+        })
+        .map(|i| {
+            (
+                i["token_hash"].as_s().unwrap().clone(),
+                i.get("revoked").and_then(|v| v.as_bool().ok()) == Some(&true),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn delete_client_run_again_finishes_a_sweep_cut_short() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&[]);
+    let (other, other_secret) = admin.create(&[]);
+    let first = admin.token(&id, &secret).await;
+    assert_issued(&first);
+    assert_issued(&admin.token(&id, &secret).await);
+    assert_issued(&admin.token(&other, &other_secret).await);
+    assert_eq!(tokens_of(&admin, &id).await.len(), 4);
+
+    // A run cut short after the record went: the record is gone, the tokens are live.
+    let store = admin.store().await;
+    store
+        .client()
+        .delete_item()
+        .table_name(&admin.clients)
+        .key("client_id", AttributeValue::S(id.clone()))
+        .send()
+        .await
+        .expect("delete the record");
+    let bearer = format!("Bearer {}", first.body["access_token"].as_str().unwrap());
+    let (answer, _) = authorize(&store, &authorizer_event(Some(&bearer)), now()).await;
+    assert_eq!(answer["isAuthorized"], true, "live before the sweep");
+
+    let out = admin.run(&["delete-client", &id]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "Client {id} has no record (already deleted, or never created); revoked its 4 live tokens.\n"
+        )
+    );
+    let tokens = tokens_of(&admin, &id).await;
+    assert_eq!(tokens.len(), 4);
+    assert!(tokens.iter().all(|(_, revoked)| *revoked), "{tokens:?}");
+    let (answer, _) = authorize(&store, &authorizer_event(Some(&bearer)), now()).await;
+    assert_eq!(answer["isAuthorized"], false);
+    // Another client's tokens are not touched, and no record was written.
+    assert!(tokens_of(&admin, &other).await.iter().all(|(_, r)| !r));
+    assert!(client_item(&admin, &id).await.is_none());
+
+    let again = admin.run(&["delete-client", &id]);
+    again.assert_ok();
+    assert!(
+        again.stdout.contains("revoked its 0 live tokens"),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_client_keeps_the_record_until_the_tokens_are_revoked() {
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&[]);
+    assert_issued(&admin.token(&id, &secret).await);
+
+    // The sweep fails (its table is missing): the record stays, disabled, so a rerun
+    // finds the client and finishes.
+    let broken = Admin {
+        tokens: unique("missing-tokens"),
+        clients: admin.clients.clone(),
+        endpoint: admin.endpoint.clone(),
+    };
+    broken.run(&["delete-client", &id]).assert_failed(
+        1,
+        &format!("the tokens table {:?} (TOKENS_TABLE)", broken.tokens),
+    );
+    assert_eq!(admin.show(&id)["disabled"], true);
+    assert_invalid_client(&admin.token(&id, &secret).await);
+    assert!(tokens_of(&admin, &id).await.iter().all(|(_, r)| !r));
+
+    let out = admin.run(&["delete-client", &id]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!("Deleted client {id}; revoked its 2 live tokens.\n")
+    );
+    assert!(tokens_of(&admin, &id).await.iter().all(|(_, r)| *r));
+    assert!(admin.clients_items().await.is_empty());
 }

@@ -44,6 +44,12 @@ pub enum Command {
     DeleteClient {
         id: String,
     },
+    /// Changes the named settings of an existing client.
+    UpdateClient {
+        id: String,
+        changes: ClientChanges,
+        json: bool,
+    },
     RotateSecret {
         id: String,
         json: bool,
@@ -80,6 +86,74 @@ impl ClientSpec {
         record.refresh_ttl = self.refresh_ttl;
         record.resource_server = self.resource_server;
         record
+    }
+}
+
+/// What `update-client` changes: each `Some` replaces that setting, each `None` keeps it.
+/// Secrets, the disabled flag and the resource-server flag are not among them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub default_scopes: Option<Vec<String>>,
+    pub grants: Option<Vec<GrantType>>,
+    pub access_ttl: Option<u64>,
+    pub refresh_ttl: Option<u64>,
+}
+
+impl ClientChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == ClientChanges::default()
+    }
+
+    /// `current` with these changes, `updated_at` set to `now`, checked as `create-client`
+    /// checks a new client. A list given alone is checked against the record's other one:
+    /// the default scopes must stay among the scopes. A failure is a usage error, as it is
+    /// for `create-client`.
+    pub fn apply(&self, current: &ClientRecord, now: u64) -> Result<ClientRecord, AdminError> {
+        let sub = find("update-client")?;
+        let mut next = current.clone();
+        if let Some(name) = &self.name {
+            next.name = name.clone();
+        }
+        if let Some(scopes) = &self.scopes {
+            next.scopes = scopes.clone();
+        }
+        if let Some(defaults) = &self.default_scopes {
+            next.default_scopes = defaults.clone();
+        }
+        match (&self.scopes, &self.default_scopes) {
+            (_, Some(_)) => check_default_scopes(sub, &next.scopes, &next.default_scopes)?,
+            (Some(_), None) => {
+                if let Some(kept) = next
+                    .default_scopes
+                    .iter()
+                    .find(|d| !next.scopes.contains(d))
+                {
+                    return Err(usage(
+                        sub,
+                        format!(
+                            "the client's default scope {} would not be among its scopes \
+                             (add --scope {}, or give --default-scope without it)",
+                            shown(kept),
+                            kept
+                        ),
+                    ));
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(grants) = &self.grants {
+            next.grants = grants.clone();
+        }
+        if let Some(ttl) = self.access_ttl {
+            next.access_ttl = Some(ttl);
+        }
+        if let Some(ttl) = self.refresh_ttl {
+            next.refresh_ttl = Some(ttl);
+        }
+        next.updated_at = now;
+        Ok(next)
     }
 }
 
@@ -245,15 +319,36 @@ Enables a client that `disable-client` disabled.
 ",
     },
     Sub {
+        name: "update-client",
+        summary: "change a client's name, scopes, grants or token lifetimes",
+        positional: &["ID"],
+        options: &[
+            value("name"),
+            multi("scope"),
+            multi("default-scope"),
+            multi("grant"),
+            value("access-ttl"),
+            value("refresh-ttl"),
+            flag("json"),
+        ],
+        help: "",
+    },
+    Sub {
         name: "delete-client",
-        summary: "delete a client for good",
+        summary: "delete a client for good, revoking its live tokens first",
         positional: &["ID"],
         options: &[],
         help: "\
 Usage: oauth-admin delete-client ID
 
-Deletes a client record and revokes its live tokens. Its token requests get
-401 invalid_client from then on.
+Deletes a client for good, in three steps: disables it (its token requests get
+401 invalid_client from then on), revokes its live tokens (the authorizer and
+introspection refuse them from then on), then deletes its record.
+
+Run it again to finish a run that was cut short. When no record with this id is left
+(an earlier run deleted it, or it never existed), it still revokes any live token issued
+to the id, prints \"Client ID has no record (already deleted, or never created)\" and how
+many tokens it revoked, and exits 0, as when it deletes the record.
 ",
     },
     Sub {
@@ -305,6 +400,39 @@ stores only the secret's hash, and prints both once: the secret cannot be shown 
     )
 }
 
+fn update_client_help() -> String {
+    "\
+Usage: oauth-admin update-client ID [--name NAME] [--scope SCOPE]...
+           [--default-scope SCOPE]... [--grant GRANT]... [--access-ttl SECS]
+           [--refresh-ttl SECS] [--json]
+
+Changes the settings named, and only those, of an existing client, then prints the client
+as show-client does. At least one is required. A repeatable option replaces the whole
+list: `--scope a --scope b` leaves the client exactly scopes a and b, so a scope is taken
+away by listing the others. Values are checked as create-client checks them, and the
+default scopes must stay among the scopes: a list given alone is checked against the
+client's other one. Its secrets, whether it is disabled and whether it is a resource
+server are left as they are. Tokens already issued keep their scopes until they expire or
+are revoked (disable-client revokes all of a client's live tokens). If the client changed
+while the command ran, nothing is written and it says so: run it again.
+
+  --name NAME            a label for people
+  --scope SCOPE          a scope the client may request; repeat for several
+                         (printable ASCII, no spaces, commas, quotes or backslashes)
+  --default-scope SCOPE  granted when a request names no scope; repeat for several;
+                         each must be among the client's scopes
+  --grant GRANT          client_credentials or refresh_token; repeat for both
+  --access-ttl SECS      access token lifetime, 1 to 315360000
+  --refresh-ttl SECS     refresh token lifetime, 1 to 315360000
+  --json                 print the client as one JSON object, as show-client --json does
+
+Exit status: 0 when updated (or already as asked: nothing is written then), 1 when the
+client does not exist or changed meanwhile, or DynamoDB failed, 2 for a bad command line,
+including settings that do not fit the client's other ones.
+"
+    .to_owned()
+}
+
 fn import_client_help() -> String {
     format!(
         "\
@@ -354,6 +482,7 @@ fn help_of(sub: &Sub) -> String {
     match sub.name {
         "create-client" => create_client_help(),
         "import-client" => import_client_help(),
+        "update-client" => update_client_help(),
         _ => sub.help.to_owned(),
     }
 }
@@ -575,6 +704,22 @@ fn build(sub: &Sub, m: &Matches) -> Result<Command, AdminError> {
         "disable-client" => Command::DisableClient { id: id()? },
         "enable-client" => Command::EnableClient { id: id()? },
         "delete-client" => Command::DeleteClient { id: id()? },
+        "update-client" => {
+            let id = id()?;
+            let changes = client_changes(sub, m)?;
+            if changes.is_empty() {
+                return Err(usage(
+                    sub,
+                    "nothing to change: give at least one of --name, --scope, \
+                     --default-scope, --grant, --access-ttl, --refresh-ttl",
+                ));
+            }
+            Command::UpdateClient {
+                id,
+                changes,
+                json: m.flag("json"),
+            }
+        }
         "rotate-secret" => match (m.flag("finish"), m.flag("json")) {
             (true, true) => {
                 return Err(usage(
@@ -620,6 +765,51 @@ fn client_spec(sub: &Sub, m: &Matches) -> Result<ClientSpec, AdminError> {
     let name = m
         .value("name")
         .ok_or_else(|| usage(sub, "--name is required"))?;
+    check_name(sub, name)?;
+    let scopes = scope_list(sub, m, "scope")?;
+    let default_scopes = scope_list(sub, m, "default-scope")?;
+    check_default_scopes(sub, &scopes, &default_scopes)?;
+    let mut grants = grant_list(sub, m)?;
+    if grants.is_empty() {
+        grants = GrantType::ALL.to_vec();
+    }
+    Ok(ClientSpec {
+        name: name.to_owned(),
+        scopes,
+        default_scopes,
+        grants,
+        access_ttl: ttl(sub, m, "access-ttl")?,
+        refresh_ttl: ttl(sub, m, "refresh-ttl")?,
+        resource_server: m.flag("resource-server"),
+    })
+}
+
+/// The options of `update-client`, each checked as `create-client` checks it. Whether the
+/// default scopes fit the scopes is checked here when both are given, and against the
+/// stored client by [`ClientChanges::apply`] when one is.
+fn client_changes(sub: &Sub, m: &Matches) -> Result<ClientChanges, AdminError> {
+    let given = |option: &str| m.values(option).next().is_some();
+    let name = m.value("name");
+    if let Some(name) = name {
+        check_name(sub, name)?;
+    }
+    let scopes = scope_list(sub, m, "scope")?;
+    let default_scopes = scope_list(sub, m, "default-scope")?;
+    if given("scope") && given("default-scope") {
+        check_default_scopes(sub, &scopes, &default_scopes)?;
+    }
+    let grants = grant_list(sub, m)?;
+    Ok(ClientChanges {
+        name: name.map(str::to_owned),
+        scopes: given("scope").then_some(scopes),
+        default_scopes: given("default-scope").then_some(default_scopes),
+        grants: given("grant").then_some(grants),
+        access_ttl: ttl(sub, m, "access-ttl")?,
+        refresh_ttl: ttl(sub, m, "refresh-ttl")?,
+    })
+}
+
+fn check_name(sub: &Sub, name: &str) -> Result<(), AdminError> {
     if name.trim().is_empty()
         || name.chars().count() > NAME_MAX_CHARS
         || name.chars().any(char::is_control)
@@ -631,18 +821,30 @@ fn client_spec(sub: &Sub, m: &Matches) -> Result<ClientSpec, AdminError> {
             ),
         ));
     }
-    let scopes = scope_list(sub, m, "scope")?;
-    let default_scopes = scope_list(sub, m, "default-scope")?;
-    if let Some(stray) = default_scopes.iter().find(|d| !scopes.contains(d)) {
-        return Err(usage(
+    Ok(())
+}
+
+/// Each default scope must be among the scopes.
+fn check_default_scopes(
+    sub: &Sub,
+    scopes: &[String],
+    default_scopes: &[String],
+) -> Result<(), AdminError> {
+    match default_scopes.iter().find(|d| !scopes.contains(d)) {
+        Some(stray) => Err(usage(
             sub,
             format!(
                 "--default-scope {} is not among the client's scopes (add --scope {})",
                 shown(stray),
                 stray
             ),
-        ));
+        )),
+        None => Ok(()),
     }
+}
+
+/// The `--grant` values, without repeats, in order; empty when none is given.
+fn grant_list(sub: &Sub, m: &Matches) -> Result<Vec<GrantType>, AdminError> {
     let mut grants = Vec::new();
     for g in m.values("grant") {
         let grant = GrantType::parse(g).ok_or_else(|| {
@@ -658,18 +860,7 @@ fn client_spec(sub: &Sub, m: &Matches) -> Result<ClientSpec, AdminError> {
             grants.push(grant);
         }
     }
-    if grants.is_empty() {
-        grants = GrantType::ALL.to_vec();
-    }
-    Ok(ClientSpec {
-        name: name.to_owned(),
-        scopes,
-        default_scopes,
-        grants,
-        access_ttl: ttl(sub, m, "access-ttl")?,
-        refresh_ttl: ttl(sub, m, "refresh-ttl")?,
-        resource_server: m.flag("resource-server"),
-    })
+    Ok(grants)
 }
 
 /// A scope token as RFC 6749 §3.3 allows (`%x21 / %x23-5B / %x5D-7E`), less the comma,
@@ -801,6 +992,82 @@ mod tests {
             let r = parse_strs(&["create-client", "--name", "n", "--access-ttl", value]);
             assert_eq!(r.is_ok(), ok, "{value}: {r:?}");
         }
+    }
+
+    #[test]
+    fn update_client_names_what_it_changes_and_needs_one() {
+        let Command::UpdateClient { id, changes, json } = command(&[
+            "update-client",
+            "c1",
+            "--scope",
+            "a",
+            "--scope",
+            "a",
+            "--grant",
+            "refresh_token",
+            "--access-ttl",
+            "60",
+        ]) else {
+            panic!()
+        };
+        assert_eq!((id.as_str(), json), ("c1", false));
+        assert_eq!(
+            changes,
+            ClientChanges {
+                scopes: Some(vec!["a".into()]),
+                grants: Some(vec![GrantType::RefreshToken]),
+                access_ttl: Some(60),
+                ..ClientChanges::default()
+            }
+        );
+        for args in [
+            &["update-client", "c1"][..],
+            &["update-client", "c1", "--json"],
+        ] {
+            let err = parse_strs(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains("nothing to change"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_list_given_alone_is_checked_against_the_stored_other() {
+        let mut current = ClientRecord::new("c1", "n", "hash".into(), 1);
+        current.scopes = vec!["a".into(), "b".into()];
+        current.default_scopes = vec!["a".into()];
+        let scopes = |s: &[&str]| Some(s.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+
+        let narrow = ClientChanges {
+            scopes: scopes(&["b"]),
+            ..ClientChanges::default()
+        };
+        let err = narrow.apply(&current, 2).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("default scope \"a\""), "{err}");
+
+        let stray = ClientChanges {
+            default_scopes: scopes(&["c"]),
+            ..ClientChanges::default()
+        };
+        let err = stray.apply(&current, 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "update-client: --default-scope \"c\" is not among the client's scopes \
+             (add --scope c) (see `oauth-admin update-client --help`)"
+        );
+
+        let both = ClientChanges {
+            scopes: scopes(&["b"]),
+            default_scopes: scopes(&["b"]),
+            ..ClientChanges::default()
+        };
+        let next = both.apply(&current, 2).unwrap();
+        assert_eq!(
+            (next.scopes, next.default_scopes),
+            (vec!["b".to_owned()], vec!["b".to_owned()])
+        );
+        assert_eq!(next.updated_at, 2);
+        assert_eq!(next.secret_hashes, current.secret_hashes);
     }
 
     #[test]

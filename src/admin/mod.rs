@@ -2,7 +2,9 @@
 //!
 //! - [`cli`]: the command line, checked whole before anything is read or written.
 //! - [`ops`]: one function per command over a [`DynamoStore`](crate::store::dynamodb::DynamoStore);
-//!   every write is a single conditional request, so a failure leaves nothing half-written.
+//!   each change to a client record is a single conditional request, so a failure leaves
+//!   nothing half-written. Revoking a client's tokens (`disable-client`, `delete-client`)
+//!   takes a request per token; run again, those commands finish a sweep cut short.
 //! - [`render`]: what the commands print. Secret hashes never appear in it.
 
 pub mod cli;
@@ -25,6 +27,9 @@ pub enum AdminError {
     RotationInProgress(String),
     /// The client changed between this command's read and its write.
     Conflict(String),
+    /// `delete-client`: the client was enabled again after the command disabled it and
+    /// revoked its tokens, so its record was kept.
+    EnabledWhileDeleting(String),
     /// DynamoDB could not be reached, or throttled, or timed out.
     Unavailable(String),
     Internal(String),
@@ -52,6 +57,10 @@ impl fmt::Display for AdminError {
             ),
             AdminError::Conflict(id) => format!(
                 "client {id:?} changed while this command ran; nothing was written, run it again"
+            ),
+            AdminError::EnabledWhileDeleting(id) => format!(
+                "client {id:?} was enabled again while it was being deleted: its record was kept \
+                 and the tokens it had were revoked; run `oauth-admin delete-client {id}` again"
             ),
             AdminError::Unavailable(d) => format!(
                 "DynamoDB is unreachable or unavailable: {}",
@@ -89,13 +98,15 @@ fn without_debug_tail(detail: &str) -> &str {
 }
 
 impl AdminError {
-    /// Names the missing table, when DynamoDB said a table does not exist.
-    pub fn with_table_hint(self, clients_table: &str) -> Self {
+    /// Names the tables, when DynamoDB said a table does not exist (its answer does not
+    /// say which: a command may read both).
+    pub fn with_table_hint(self, clients_table: &str, tokens_table: &str) -> Self {
         match self {
             AdminError::Internal(d) if d.contains("ResourceNotFoundException") => {
                 AdminError::Internal(format!(
-                    "the clients table {clients_table:?} (CLIENTS_TABLE) does not exist: \
-                     run `oauth-admin create-tables` first"
+                    "a table does not exist: the clients table {clients_table:?} (CLIENTS_TABLE) \
+                     or the tokens table {tokens_table:?} (TOKENS_TABLE); run \
+                     `oauth-admin create-tables` first"
                 ))
             }
             other => other,

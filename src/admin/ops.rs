@@ -1,8 +1,10 @@
 //! One function per `oauth-admin` command, over a [`DynamoStore`]. Each checks what it can
-//! first and then writes with a single conditional request, so that a command that fails
-//! leaves the table as it found it.
+//! first and then changes a client record with a single conditional request, so that a
+//! command that fails leaves the record as it found it. `disable-client` and
+//! `delete-client` also revoke the client's tokens, a request each, and finish a sweep cut
+//! short when run again.
 
-use super::cli::ClientSpec;
+use super::cli::{ClientChanges, ClientSpec};
 use super::{AdminError, Secret};
 use crate::oauth::{secret, token};
 use crate::store::dynamodb::{DynamoStore, attr};
@@ -10,10 +12,12 @@ use crate::store::tables::{self, TablesReport};
 use crate::store::{ClientRecord, GetClient};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Read;
 
 /// Longest secret `import-client` accepts, in bytes.
@@ -114,6 +118,11 @@ where
 }
 
 fn condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+}
+
+fn delete_condition_failed(err: &SdkError<DeleteItemError, HttpResponse>) -> bool {
     err.as_service_error()
         .is_some_and(|e| e.is_conditional_check_failed_exception())
 }
@@ -304,14 +313,181 @@ pub async fn disable_client(
     Ok((change, store.revoke_client_tokens(id, now).await?))
 }
 
-/// Deletes a client, then revokes its live tokens; returns how many were revoked.
-pub async fn delete_client(store: &DynamoStore, id: &str, now: u64) -> Result<u64, AdminError> {
-    if store.delete_client(id).await? {
-        Ok(store.revoke_client_tokens(id, now).await?)
-    } else {
-        Err(AdminError::NotFound(id.to_owned()))
+/// What `delete-client` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// This run deleted the record.
+    Deleted,
+    /// There was no record to delete: an earlier run deleted it, or it never existed.
+    NoRecord,
+}
+
+/// Deletes a client for good; returns what it found and how many live tokens it revoked.
+///
+/// The client is disabled first, so that no request authenticates as it from then on; its
+/// live tokens are revoked next; the record goes last, and only while it is still
+/// disabled. A run cut short at any step is finished by running it again: with no record
+/// left, the tokens issued to the id are still swept (the authorizer and introspection
+/// never read the client record, so a token left live would keep working until it
+/// expires).
+pub async fn delete_client(
+    store: &DynamoStore,
+    id: &str,
+    now: u64,
+) -> Result<(Deletion, u64), AdminError> {
+    let exists = match set_disabled(store, id, true, now).await {
+        Ok(_) => true,
+        Err(AdminError::NotFound(_)) => false,
+        Err(e) => return Err(e),
+    };
+    let revoked = store.revoke_client_tokens(id, now).await?;
+    if !exists {
+        return Ok((Deletion::NoRecord, revoked));
+    }
+    let deleted = store
+        .client()
+        .delete_item()
+        .table_name(store.clients_table())
+        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
+        .condition_expression("#disabled = :true")
+        .expression_attribute_names("#disabled", attr::DISABLED)
+        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => Ok((Deletion::Deleted, revoked)),
+        // Gone already (a concurrent run), or enabled again since it was disabled above.
+        Err(e) if delete_condition_failed(&e) => match store.get_client(id).await? {
+            None => Ok((Deletion::NoRecord, revoked)),
+            Some(_) => Err(AdminError::EnabledWhileDeleting(id.to_owned())),
+        },
+        Err(e) => Err(sdk_error("DeleteItem", e)),
     }
 }
+
+/// Changes the settings `changes` names, and only those, of an existing client; returns
+/// whether anything changed and the client as it now is.
+///
+/// The write is one UpdateItem conditioned on the whole record being exactly as read, so a
+/// concurrent change (another update, a rotation, a deletion) makes it fail without
+/// writing, never silently lost. Secret hashes and the disabled and resource-server flags
+/// are never written.
+pub async fn update_client(
+    store: &DynamoStore,
+    id: &str,
+    changes: &ClientChanges,
+    now: u64,
+) -> Result<(Change, ClientView), AdminError> {
+    // The raw item is read first: the write is conditioned on it. The typed record, read
+    // after, is the same state or a later one, and then the condition fails.
+    let read = store
+        .client()
+        .get_item()
+        .table_name(store.clients_table())
+        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetItem", e))?
+        .item
+        .filter(|item| !item.is_empty())
+        .ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
+    let current = get(store, id).await?;
+    let next = changes.apply(&current, now)?;
+    let unchanged = ClientRecord {
+        updated_at: current.updated_at,
+        ..next.clone()
+    } == current;
+    if unchanged {
+        return Ok((Change::Unchanged, ClientView::from(&current)));
+    }
+
+    let strings =
+        |v: &[String]| AttributeValue::L(v.iter().cloned().map(AttributeValue::S).collect());
+    let mut updates: Vec<(&str, AttributeValue)> = Vec::new();
+    if changes.name.is_some() {
+        updates.push((attr::NAME, AttributeValue::S(next.name.clone())));
+    }
+    if changes.scopes.is_some() {
+        updates.push((attr::SCOPES, strings(&next.scopes)));
+    }
+    if changes.default_scopes.is_some() {
+        updates.push((attr::DEFAULT_SCOPES, strings(&next.default_scopes)));
+    }
+    if changes.grants.is_some() {
+        let grants: Vec<String> = next.grants.iter().map(|g| g.as_str().to_owned()).collect();
+        updates.push((attr::GRANTS, strings(&grants)));
+    }
+    if let Some(ttl) = changes.access_ttl {
+        updates.push((attr::ACCESS_TTL, AttributeValue::N(ttl.to_string())));
+    }
+    if let Some(ttl) = changes.refresh_ttl {
+        updates.push((attr::REFRESH_TTL, AttributeValue::N(ttl.to_string())));
+    }
+    updates.push((attr::UPDATED_AT, AttributeValue::N(now.to_string())));
+    let mut sets = Vec::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut values: HashMap<String, AttributeValue> = HashMap::new();
+    for (i, (name, value)) in updates.into_iter().enumerate() {
+        sets.push(format!("#s{i} = :s{i}"));
+        names.insert(format!("#s{i}"), name.to_owned());
+        values.insert(format!(":s{i}"), value);
+    }
+
+    // Every attribute as read, and every attribute of a client that was absent still absent.
+    let mut conditions = Vec::new();
+    let mut read_names: Vec<&String> = read.keys().collect();
+    read_names.sort();
+    for (i, name) in read_names.into_iter().enumerate() {
+        conditions.push(format!("#c{i} = :c{i}"));
+        names.insert(format!("#c{i}"), name.clone());
+        values.insert(format!(":c{i}"), read[name].clone());
+    }
+    for (i, name) in CLIENT_ATTRIBUTES
+        .iter()
+        .filter(|a| !read.contains_key(**a))
+        .enumerate()
+    {
+        conditions.push(format!("attribute_not_exists(#a{i})"));
+        names.insert(format!("#a{i}"), (*name).to_owned());
+    }
+
+    let result = store
+        .client()
+        .update_item()
+        .table_name(store.clients_table())
+        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .condition_expression(conditions.join(" AND "))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok((Change::Changed, ClientView::from(&next))),
+        Err(e) if condition_failed(&e) => match store.get_client(id).await? {
+            None => Err(AdminError::NotFound(id.to_owned())),
+            Some(_) => Err(AdminError::Conflict(id.to_owned())),
+        },
+        Err(e) => Err(sdk_error("UpdateItem", e)),
+    }
+}
+
+/// Every attribute a client record may have.
+const CLIENT_ATTRIBUTES: &[&str] = &[
+    attr::CLIENT_ID,
+    attr::NAME,
+    attr::SECRET_HASHES,
+    attr::GRANTS,
+    attr::SCOPES,
+    attr::DEFAULT_SCOPES,
+    attr::ACCESS_TTL,
+    attr::REFRESH_TTL,
+    attr::DISABLED,
+    attr::RESOURCE_SERVER,
+    attr::CREATED_AT,
+    attr::UPDATED_AT,
+];
 
 /// Adds a new generated secret beside the current one. A client keeps at most two.
 pub async fn rotate_secret(

@@ -72,7 +72,7 @@ fn run(args: &[std::ffi::OsString]) -> Result<String, AdminError> {
         let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
         execute(&store, command, imported.as_deref())
             .await
-            .map_err(|e| e.with_table_hint(store.clients_table()))
+            .map_err(|e| e.with_table_hint(store.clients_table(), store.tokens_table()))
     })
 }
 
@@ -142,9 +142,28 @@ async fn execute(
             format!("Enabled client {id}."),
             format!("Client {id} was already enabled."),
         ),
-        Command::DeleteClient { id } => {
-            let revoked = ops::delete_client(store, &id, now).await?;
-            format!("Deleted client {id}; {}.\n", revoked_text(revoked))
+        Command::DeleteClient { id } => match ops::delete_client(store, &id, now).await? {
+            (ops::Deletion::Deleted, revoked) => {
+                format!("Deleted client {id}; {}.\n", revoked_text(revoked))
+            }
+            (ops::Deletion::NoRecord, revoked) => format!(
+                "Client {id} has no record (already deleted, or never created); {}.\n",
+                revoked_text(revoked)
+            ),
+        },
+        Command::UpdateClient { id, changes, json } => {
+            let (change, view) = ops::update_client(store, &id, &changes, now).await?;
+            if json {
+                render::client_json(&view)
+            } else {
+                let head = match change {
+                    ops::Change::Changed => format!("Updated client {id}."),
+                    ops::Change::Unchanged => {
+                        format!("Client {id} already had these settings; nothing was written.")
+                    }
+                };
+                format!("{head}\n\n{}", render::client_text(&view))
+            }
         }
         Command::RotateSecret { id, json } => {
             let rotated = ops::rotate_secret(store, &id, &rng, now).await?;
