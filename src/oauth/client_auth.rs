@@ -77,42 +77,12 @@ impl<'r> Offered<'r> {
             .filter(|(cid, _)| Some(*cid) == id)
             .map(|(_, s)| *s)
             .collect();
-        let slow = preferred_for_slow_hash(&secrets);
-        if secret::verify_any(&secrets, slow, &client.secret_hashes) && !client.disabled {
+        // A stretched hash is checked against the decoded form only (the first): one
+        // PBKDF2 derivation per request at most.
+        if secret::verify_any(&secrets, 0, &client.secret_hashes) && !client.disabled {
             Ok(client)
         } else {
             Err(OAuthError::InvalidClient)
         }
-    }
-}
-
-/// Which candidate a stretched hash is checked against, when Basic decoding changed the
-/// secret (decoded first, raw second) and only one PBKDF2 derivation may be spent: the
-/// decoded one when the raw value holds a `%XX` escape (the client form-url-encoded, as
-/// RFC 6749 asks), else the raw one (its `+` signs are more likely part of the secret, as
-/// in base64, than encoded spaces).
-fn preferred_for_slow_hash(secrets: &[&str]) -> usize {
-    match secrets {
-        [_, raw] if !has_percent_escape(raw) => 1,
-        _ => 0,
-    }
-}
-
-fn has_percent_escape(s: &str) -> bool {
-    s.as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::preferred_for_slow_hash;
-
-    #[test]
-    fn an_escaped_secret_is_checked_decoded_and_plus_signs_raw() {
-        assert_eq!(preferred_for_slow_hash(&["only"]), 0);
-        assert_eq!(preferred_for_slow_hash(&["a b", "a%20b"]), 0);
-        assert_eq!(preferred_for_slow_hash(&["a+b", "a%2Bb"]), 0);
-        assert_eq!(preferred_for_slow_hash(&["a b", "a+b"]), 1);
     }
 }

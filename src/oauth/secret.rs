@@ -135,7 +135,8 @@ fn is_stretched(stored: &str) -> bool {
 
 /// Whether any of `candidates` matches any of `stored`, at a bounded cost (CONTRACT §2):
 /// fast hashes are checked against every candidate, with no early exit, so the time does
-/// not tell which one matched; a stretched (PBKDF2) hash only against `candidates[slow]`,
+/// not tell which one matched; a stretched (PBKDF2) hash only against `candidates[slow]`
+/// (the form-decoded secret, the one RFC 6749 §2.3.1 asks clients to send),
 /// and only the first stretched hash of the record, so that one request never costs more
 /// than one PBKDF2 derivation (the admin tool never stores two).
 pub fn verify_any(candidates: &[&str], slow: usize, stored: &[String]) -> bool {
