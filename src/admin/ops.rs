@@ -1,23 +1,18 @@
-//! One function per `oauth-admin` command, over a [`DynamoStore`]. Each checks what it can
-//! first and then changes a client record with a single conditional request, so that a
-//! command that fails leaves the record as it found it. `disable-client` and
+//! One function per `oauth-admin` command, over any store that offers [`ClientAdmin`].
+//! Each checks what it can first and then changes a client record with a single
+//! conditional write, so that a command that fails leaves the record as it found it. `disable-client` and
 //! `delete-client` also revoke the client's tokens, a request each, and finish a sweep cut
 //! short when run again.
 
 use super::cli::{ClientChanges, ClientSpec};
 use super::{AdminError, Secret};
+use crate::oauth::ClientRecord;
 use crate::oauth::{secret, token};
-use crate::store::dynamodb::{DynamoStore, attr};
+use crate::store::ClientAdmin;
+use crate::store::dynamodb::DynamoStore;
 use crate::store::tables::{self, TablesReport};
-use crate::store::{ClientRecord, GetClient};
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::io::Read;
 
 /// Longest secret `import-client` accepts, in bytes.
@@ -91,42 +86,6 @@ fn secret_kind(hash: &str) -> &'static str {
     }
 }
 
-/// Sorts an SDK error from a request made here into unavailable or internal, as the store
-/// does for its own.
-fn sdk_error<E>(op: &str, err: SdkError<E, HttpResponse>) -> AdminError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let detail = format!("{op}: {}", DisplayErrorContext(&err));
-    let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(ctx) => {
-            ctx.raw().status().as_u16() >= 500
-                || err
-                    .code()
-                    .is_some_and(|c| c.contains("Throttl") || c.contains("LimitExceeded"))
-        }
-        _ => false,
-    };
-    if transient {
-        AdminError::Unavailable(detail)
-    } else {
-        AdminError::Internal(detail)
-    }
-}
-
-fn condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
-    err.as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception())
-}
-
-fn delete_condition_failed(err: &SdkError<DeleteItemError, HttpResponse>) -> bool {
-    err.as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception())
-}
-
 /// A client id: 20 characters of `[a-z0-9]`, uniform (about 103 bits).
 pub fn generate_client_id(rng: &SystemRandom) -> Result<String, AdminError> {
     const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -180,7 +139,7 @@ pub async fn create_tables(store: &DynamoStore) -> Result<TablesReport, AdminErr
 /// Registers a client with a generated secret (and id, unless given); only the hash is
 /// stored. An id that exists is an error and changes nothing.
 pub async fn create_client(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: Option<&str>,
     spec: &ClientSpec,
     rng: &SystemRandom,
@@ -196,7 +155,7 @@ pub async fn create_client(
         secret::hash_generated(&client_secret, rng)?,
         now,
     );
-    if !store.put_client(&record, true).await? {
+    if !store.create_client(&record).await? {
         return Err(AdminError::AlreadyExists(client_id));
     }
     Ok(Credentials {
@@ -207,7 +166,7 @@ pub async fn create_client(
 
 /// Registers a client with an existing secret, stored as a PBKDF2 hash.
 pub async fn import_client(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     spec: &ClientSpec,
     client_secret: &str,
@@ -218,7 +177,7 @@ pub async fn import_client(
         return Err(AdminError::Input("the secret is empty".into()));
     }
     let record = spec.record(id, secret::hash_imported(client_secret, rng)?, now);
-    if store.put_client(&record, true).await? {
+    if store.create_client(&record).await? {
         Ok(())
     } else {
         Err(AdminError::AlreadyExists(id.to_owned()))
@@ -226,78 +185,85 @@ pub async fn import_client(
 }
 
 /// Every client, ordered by creation time then id.
-pub async fn list_clients(store: &DynamoStore) -> Result<Vec<ClientView>, AdminError> {
-    let mut clients = store.scan_clients().await?;
+pub async fn list_clients(store: &impl ClientAdmin) -> Result<Vec<ClientView>, AdminError> {
+    let mut clients = store.list_clients().await?;
     clients.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
     Ok(clients.iter().map(ClientView::from).collect())
 }
 
-async fn get(store: &DynamoStore, id: &str) -> Result<ClientRecord, AdminError> {
+async fn get(store: &impl ClientAdmin, id: &str) -> Result<ClientRecord, AdminError> {
     store
         .get_client(id)
         .await?
         .ok_or_else(|| AdminError::NotFound(id.to_owned()))
 }
 
-pub async fn show_client(store: &DynamoStore, id: &str) -> Result<ClientView, AdminError> {
+/// Reads a client, lets `change` make the next record from it (or refuse), and writes that
+/// in its place only if the stored record is still the one read: a concurrent change or
+/// deletion makes it fail without writing. `Unchanged` when `change` gives the same
+/// record (less `updated_at`).
+async fn change_client<S: ClientAdmin>(
+    store: &S,
+    id: &str,
+    change: impl FnOnce(&ClientRecord) -> Result<ClientRecord, AdminError>,
+) -> Result<(Change, ClientRecord), AdminError> {
+    let (current, as_read) = store
+        .read_client(id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
+    let next = change(&current)?;
+    let same = ClientRecord {
+        updated_at: current.updated_at,
+        ..next.clone()
+    } == current;
+    if same {
+        return Ok((Change::Unchanged, current));
+    }
+    if store.replace_client(&as_read, &next).await? {
+        return Ok((Change::Changed, next));
+    }
+    match store.get_client(id).await? {
+        None => Err(AdminError::NotFound(id.to_owned())),
+        Some(_) => Err(AdminError::Conflict(id.to_owned())),
+    }
+}
+
+pub async fn show_client(store: &impl ClientAdmin, id: &str) -> Result<ClientView, AdminError> {
     Ok(ClientView::from(&get(store, id).await?))
 }
 
 pub async fn set_disabled(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     disabled: bool,
     now: u64,
 ) -> Result<Change, AdminError> {
-    let current = get(store, id).await?;
-    if current.disabled == disabled {
-        return Ok(Change::Unchanged);
-    }
-    set_flag(store, id, attr::DISABLED, disabled, now).await?;
-    Ok(Change::Changed)
+    let (change, _) = change_client(store, id, |c| {
+        Ok(ClientRecord {
+            disabled,
+            updated_at: now,
+            ..c.clone()
+        })
+    })
+    .await?;
+    Ok(change)
 }
 
 pub async fn set_resource_server(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     resource_server: bool,
     now: u64,
 ) -> Result<Change, AdminError> {
-    let current = get(store, id).await?;
-    if current.resource_server == resource_server {
-        return Ok(Change::Unchanged);
-    }
-    set_flag(store, id, attr::RESOURCE_SERVER, resource_server, now).await?;
-    Ok(Change::Changed)
-}
-
-/// Sets one boolean attribute of an existing client (never creates one).
-async fn set_flag(
-    store: &DynamoStore,
-    id: &str,
-    attribute: &str,
-    value: bool,
-    now: u64,
-) -> Result<(), AdminError> {
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.clients_table())
-        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
-        .update_expression("SET #flag = :value, #updated = :now")
-        .condition_expression("attribute_exists(#id)")
-        .expression_attribute_names("#flag", attribute)
-        .expression_attribute_names("#updated", attr::UPDATED_AT)
-        .expression_attribute_names("#id", attr::CLIENT_ID)
-        .expression_attribute_values(":value", AttributeValue::Bool(value))
-        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if condition_failed(&e) => Err(AdminError::NotFound(id.to_owned())),
-        Err(e) => Err(sdk_error("UpdateItem", e)),
-    }
+    let (change, _) = change_client(store, id, |c| {
+        Ok(ClientRecord {
+            resource_server,
+            updated_at: now,
+            ..c.clone()
+        })
+    })
+    .await?;
+    Ok(change)
 }
 
 /// Disables a client and revokes its live tokens; returns whether the flag changed and how
@@ -305,7 +271,7 @@ async fn set_flag(
 /// while the tokens are revoked. Already disabled, it revokes again: a run cut short, or an
 /// issuance that read the client just before the flag was written, is finished this way.
 pub async fn disable_client(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     now: u64,
 ) -> Result<(Change, u64), AdminError> {
@@ -331,7 +297,7 @@ pub enum Deletion {
 /// never read the client record, so a token left live would keep working until it
 /// expires).
 pub async fn delete_client(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     now: u64,
 ) -> Result<(Deletion, u64), AdminError> {
@@ -344,166 +310,49 @@ pub async fn delete_client(
     if !exists {
         return Ok((Deletion::NoRecord, revoked));
     }
-    let deleted = store
-        .client()
-        .delete_item()
-        .table_name(store.clients_table())
-        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
-        .condition_expression("#disabled = :true")
-        .expression_attribute_names("#disabled", attr::DISABLED)
-        .expression_attribute_values(":true", AttributeValue::Bool(true))
-        .send()
-        .await;
-    match deleted {
-        Ok(_) => Ok((Deletion::Deleted, revoked)),
-        // Gone already (a concurrent run), or enabled again since it was disabled above.
-        Err(e) if delete_condition_failed(&e) => match store.get_client(id).await? {
-            None => Ok((Deletion::NoRecord, revoked)),
-            Some(_) => Err(AdminError::EnabledWhileDeleting(id.to_owned())),
-        },
-        Err(e) => Err(sdk_error("DeleteItem", e)),
+    if store.delete_disabled_client(id).await? {
+        return Ok((Deletion::Deleted, revoked));
+    }
+    // Gone already (a concurrent run), or enabled again since it was disabled above.
+    match store.get_client(id).await? {
+        None => Ok((Deletion::NoRecord, revoked)),
+        Some(_) => Err(AdminError::EnabledWhileDeleting(id.to_owned())),
     }
 }
 
 /// Changes the settings `changes` names, and only those, of an existing client; returns
-/// whether anything changed and the client as it now is.
-///
-/// The write is one UpdateItem conditioned on the whole record being exactly as read, so a
-/// concurrent change (another update, a rotation, a deletion) makes it fail without
-/// writing, never silently lost. Secret hashes and the disabled and resource-server flags
-/// are never written.
+/// whether anything changed and the client as it now is. Conditional on the whole record
+/// being as read; secret hashes and the disabled and resource-server flags are never
+/// changed.
 pub async fn update_client(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     changes: &ClientChanges,
     now: u64,
 ) -> Result<(Change, ClientView), AdminError> {
-    // The raw item is read first: the write is conditioned on it. The typed record, read
-    // after, is the same state or a later one, and then the condition fails.
-    let read = store
-        .client()
-        .get_item()
-        .table_name(store.clients_table())
-        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| sdk_error("GetItem", e))?
-        .item
-        .filter(|item| !item.is_empty())
-        .ok_or_else(|| AdminError::NotFound(id.to_owned()))?;
-    let current = get(store, id).await?;
-    let next = changes.apply(&current, now)?;
-    let unchanged = ClientRecord {
-        updated_at: current.updated_at,
-        ..next.clone()
-    } == current;
-    if unchanged {
-        return Ok((Change::Unchanged, ClientView::from(&current)));
-    }
-
-    let strings =
-        |v: &[String]| AttributeValue::L(v.iter().cloned().map(AttributeValue::S).collect());
-    let mut updates: Vec<(&str, AttributeValue)> = Vec::new();
-    if changes.name.is_some() {
-        updates.push((attr::NAME, AttributeValue::S(next.name.clone())));
-    }
-    if changes.scopes.is_some() {
-        updates.push((attr::SCOPES, strings(&next.scopes)));
-    }
-    if changes.default_scopes.is_some() {
-        updates.push((attr::DEFAULT_SCOPES, strings(&next.default_scopes)));
-    }
-    if changes.grants.is_some() {
-        let grants: Vec<String> = next.grants.iter().map(|g| g.as_str().to_owned()).collect();
-        updates.push((attr::GRANTS, strings(&grants)));
-    }
-    if let Some(ttl) = changes.access_ttl {
-        updates.push((attr::ACCESS_TTL, AttributeValue::N(ttl.to_string())));
-    }
-    if let Some(ttl) = changes.refresh_ttl {
-        updates.push((attr::REFRESH_TTL, AttributeValue::N(ttl.to_string())));
-    }
-    updates.push((attr::UPDATED_AT, AttributeValue::N(now.to_string())));
-    let mut sets = Vec::new();
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut values: HashMap<String, AttributeValue> = HashMap::new();
-    for (i, (name, value)) in updates.into_iter().enumerate() {
-        sets.push(format!("#s{i} = :s{i}"));
-        names.insert(format!("#s{i}"), name.to_owned());
-        values.insert(format!(":s{i}"), value);
-    }
-
-    // Every attribute as read, and every attribute of a client that was absent still absent.
-    let mut conditions = Vec::new();
-    let mut read_names: Vec<&String> = read.keys().collect();
-    read_names.sort();
-    for (i, name) in read_names.into_iter().enumerate() {
-        conditions.push(format!("#c{i} = :c{i}"));
-        names.insert(format!("#c{i}"), name.clone());
-        values.insert(format!(":c{i}"), read[name].clone());
-    }
-    for (i, name) in CLIENT_ATTRIBUTES
-        .iter()
-        .filter(|a| !read.contains_key(**a))
-        .enumerate()
-    {
-        conditions.push(format!("attribute_not_exists(#a{i})"));
-        names.insert(format!("#a{i}"), (*name).to_owned());
-    }
-
-    let result = store
-        .client()
-        .update_item()
-        .table_name(store.clients_table())
-        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
-        .update_expression(format!("SET {}", sets.join(", ")))
-        .condition_expression(conditions.join(" AND "))
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok((Change::Changed, ClientView::from(&next))),
-        Err(e) if condition_failed(&e) => match store.get_client(id).await? {
-            None => Err(AdminError::NotFound(id.to_owned())),
-            Some(_) => Err(AdminError::Conflict(id.to_owned())),
-        },
-        Err(e) => Err(sdk_error("UpdateItem", e)),
-    }
+    let (change, client) = change_client(store, id, |c| changes.apply(c, now)).await?;
+    Ok((change, ClientView::from(&client)))
 }
-
-/// Every attribute a client record may have.
-const CLIENT_ATTRIBUTES: &[&str] = &[
-    attr::CLIENT_ID,
-    attr::NAME,
-    attr::SECRET_HASHES,
-    attr::GRANTS,
-    attr::SCOPES,
-    attr::DEFAULT_SCOPES,
-    attr::ACCESS_TTL,
-    attr::REFRESH_TTL,
-    attr::DISABLED,
-    attr::RESOURCE_SERVER,
-    attr::CREATED_AT,
-    attr::UPDATED_AT,
-];
 
 /// Adds a new generated secret beside the current one. A client keeps at most two.
 pub async fn rotate_secret(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     rng: &SystemRandom,
     now: u64,
 ) -> Result<Credentials, AdminError> {
-    let current = get(store, id).await?;
-    if current.secret_hashes.len() >= 2 {
-        return Err(AdminError::RotationInProgress(id.to_owned()));
-    }
     let client_secret = token::generate(rng)?;
-    let mut hashes = current.secret_hashes.clone();
-    hashes.push(secret::hash_generated(&client_secret, rng)?);
-    replace_hashes(store, id, &current.secret_hashes, &hashes, now).await?;
+    let hash = secret::hash_generated(&client_secret, rng)?;
+    change_client(store, id, |c| {
+        if c.secret_hashes.len() >= 2 {
+            return Err(AdminError::RotationInProgress(id.to_owned()));
+        }
+        let mut next = c.clone();
+        next.secret_hashes.push(hash);
+        next.updated_at = now;
+        Ok(next)
+    })
+    .await?;
     Ok(Credentials {
         client_id: id.to_owned(),
         client_secret: Secret::new(client_secret),
@@ -512,66 +361,26 @@ pub async fn rotate_secret(
 
 /// Keeps only the newest secret. `Unchanged` when there was only one.
 pub async fn finish_rotation(
-    store: &DynamoStore,
+    store: &impl ClientAdmin,
     id: &str,
     now: u64,
 ) -> Result<Change, AdminError> {
-    let current = get(store, id).await?;
-    let Some(newest) = current.secret_hashes.last() else {
-        return Err(AdminError::Internal(format!("client {id:?} has no secret")));
-    };
-    if current.secret_hashes.len() == 1 {
-        return Ok(Change::Unchanged);
-    }
-    replace_hashes(
-        store,
-        id,
-        &current.secret_hashes,
-        std::slice::from_ref(newest),
-        now,
-    )
+    let (change, _) = change_client(store, id, |c| {
+        let Some(newest) = c.secret_hashes.last() else {
+            return Err(AdminError::Internal(format!("client {id:?} has no secret")));
+        };
+        Ok(ClientRecord {
+            secret_hashes: vec![newest.clone()],
+            updated_at: if c.secret_hashes.len() == 1 {
+                c.updated_at
+            } else {
+                now
+            },
+            ..c.clone()
+        })
+    })
     .await?;
-    Ok(Change::Changed)
-}
-
-/// Swaps a client's hashes for `new`, only if they are still exactly `old` (the same count,
-/// each present): a concurrent rotation or deletion makes this fail without writing.
-async fn replace_hashes(
-    store: &DynamoStore,
-    id: &str,
-    old: &[String],
-    new: &[String],
-    now: u64,
-) -> Result<(), AdminError> {
-    let mut condition = String::from("attribute_exists(#id) AND size(#hashes) = :count");
-    let mut request = store
-        .client()
-        .update_item()
-        .table_name(store.clients_table())
-        .key(attr::CLIENT_ID, AttributeValue::S(id.to_owned()))
-        .update_expression("SET #hashes = :new, #updated = :now")
-        .expression_attribute_names("#id", attr::CLIENT_ID)
-        .expression_attribute_names("#hashes", attr::SECRET_HASHES)
-        .expression_attribute_names("#updated", attr::UPDATED_AT)
-        .expression_attribute_values(
-            ":new",
-            AttributeValue::L(new.iter().map(|h| AttributeValue::S(h.clone())).collect()),
-        )
-        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-        .expression_attribute_values(":count", AttributeValue::N(old.len().to_string()));
-    for (i, hash) in old.iter().enumerate() {
-        condition.push_str(&format!(" AND contains(#hashes, :old{i})"));
-        request = request
-            .expression_attribute_values(format!(":old{i}"), AttributeValue::S(hash.clone()));
-    }
-    match request.condition_expression(condition).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if condition_failed(&e) => match store.get_client(id).await? {
-            None => Err(AdminError::NotFound(id.to_owned())),
-            Some(_) => Err(AdminError::Conflict(id.to_owned())),
-        },
-        Err(e) => Err(sdk_error("UpdateItem", e)),
-    }
+    Ok(change)
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 //! stored client (step 4).
 
 use super::error::OAuthError;
+use super::model::{ClientRecord, is_valid_client_id};
 use super::request::{Authorization, Param, Params};
 use super::secret;
-use crate::store::{ClientRecord, is_valid_client_id};
 
 /// The credentials a request offers: one (id, secret) pair, or two for Basic when
 /// form-url-decoding changed them (decoded first, then raw).

@@ -5,9 +5,10 @@
 use super::client_auth::Offered;
 use super::error::OAuthError;
 use super::grant::{Issuer, Trace, store_error};
+use super::model::{ClientRecord, TokenKind, TokenRecord};
 use super::request::{Authorization, Params};
 use super::token;
-use crate::store::{ClientRecord, GetClient, GetClientAndToken, Revoke, TokenKind, TokenRecord};
+use crate::store::{GetClient, GetClientAndToken, Revoke};
 use serde::Serialize;
 
 /// An introspection answer: `{"active": false}` or the live token's facts.

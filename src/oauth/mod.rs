@@ -6,6 +6,7 @@ pub mod error;
 pub mod grant;
 pub mod lifecycle;
 pub mod metadata;
+pub mod model;
 pub mod request;
 pub mod scope;
 pub mod secret;
@@ -14,4 +15,7 @@ pub mod token;
 pub use error::OAuthError;
 pub use grant::{IssuePolicy, IssuedTokens, Issuer, Trace, system_clock_ms};
 pub use lifecycle::Introspection;
+pub use model::{
+    ClientRecord, FamilyRecord, FamilyToken, GrantType, TokenKind, TokenRecord, is_valid_client_id,
+};
 pub use request::{Authorization, Param, Params, parse_authorization, parse_params};

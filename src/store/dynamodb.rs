@@ -83,7 +83,10 @@ fn is_conflict<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool
 
 /// A short pause before trying again after a conflict, longer each time.
 async fn conflict_pause(attempt: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt + 1))).await;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        10 * u64::from(attempt + 1),
+    ))
+    .await;
 }
 
 /// Sorts an SDK error into unavailable (answer `temporarily_unavailable`) or internal. The
@@ -194,9 +197,56 @@ impl DynamoStore {
             Err(e) => Err(classify("PutItem", e)),
         }
     }
+}
 
-    /// Every client, through a paginated scan (admin tool).
-    pub async fn scan_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+/// A client item exactly as read, for `replace_client`'s condition.
+pub struct StoredClient(Item);
+
+/// Every attribute a client record may have.
+const CLIENT_ATTRIBUTES: &[&str] = &[
+    attr::CLIENT_ID,
+    attr::NAME,
+    attr::SECRET_HASHES,
+    attr::GRANTS,
+    attr::SCOPES,
+    attr::DEFAULT_SCOPES,
+    attr::ACCESS_TTL,
+    attr::REFRESH_TTL,
+    attr::DISABLED,
+    attr::RESOURCE_SERVER,
+    attr::CREATED_AT,
+    attr::UPDATED_AT,
+];
+
+impl ClientAdmin for DynamoStore {
+    type AsRead = StoredClient;
+
+    async fn read_client(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(ClientRecord, StoredClient)>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.clients_table)
+            .key(attr::CLIENT_ID, s(client_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        match out.item {
+            Some(item) if !item.is_empty() => {
+                Ok(Some((client_from_item(&item)?, StoredClient(item))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn create_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        self.put_client(client, true).await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -220,11 +270,82 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Revokes every live token of `client_id` (admin tool: disabling or deleting a
-    /// client), through a paginated scan of the tokens table: it has no index on the client
-    /// id, which the request path never needs. Returns how many tokens this call revoked;
-    /// expired, used and already revoked ones are left as they are.
-    pub async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
+    async fn replace_client(
+        &self,
+        as_read: &StoredClient,
+        next: &ClientRecord,
+    ) -> StoreResult<bool> {
+        let read = &as_read.0;
+        if read.get(attr::CLIENT_ID) != Some(&s(&next.client_id)) {
+            return Ok(false);
+        }
+        // Every attribute as read, and every client attribute that was absent still absent.
+        let mut conditions = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut read_names: Vec<&String> = read.keys().collect();
+        read_names.sort();
+        for (i, name) in read_names.into_iter().enumerate() {
+            conditions.push(format!("#c{i} = :c{i}"));
+            names.insert(format!("#c{i}"), name.clone());
+            values.insert(format!(":c{i}"), read[name].clone());
+        }
+        for (i, name) in CLIENT_ATTRIBUTES
+            .iter()
+            .filter(|a| !read.contains_key(**a))
+            .enumerate()
+        {
+            conditions.push(format!("attribute_not_exists(#a{i})"));
+            names.insert(format!("#a{i}"), (*name).to_owned());
+        }
+        match self
+            .client
+            .put_item()
+            .table_name(&self.clients_table)
+            .set_item(Some(client_item(next)))
+            .condition_expression(conditions.join(" AND "))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+
+    async fn delete_disabled_client(&self, client_id: &str) -> StoreResult<bool> {
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.clients_table)
+            .key(attr::CLIENT_ID, s(client_id))
+            .condition_expression("#disabled = :true")
+            .expression_attribute_names("#disabled", attr::DISABLED)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("DeleteItem", e)),
+        }
+    }
+
+    /// Through a paginated scan of the tokens table: it has no index on the client id,
+    /// which the request path never needs.
+    async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
         let mut revoked = 0;
         let mut start = None;
         loop {
@@ -269,20 +390,6 @@ impl DynamoStore {
                 _ => return Ok(revoked),
             }
         }
-    }
-
-    /// Deletes a client; `false` when there was none (admin tool).
-    pub async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.clients_table)
-            .key(attr::CLIENT_ID, s(client_id))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| classify("DeleteItem", e))?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }
 

@@ -28,6 +28,7 @@ impl MemoryStore {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Stores a client whole, replacing any (test and benchmark set-up).
     pub fn put_client(&self, client: ClientRecord) {
         self.lock().clients.insert(client.client_id.clone(), client);
     }
@@ -167,5 +168,70 @@ impl Revoke for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+impl ClientAdmin for MemoryStore {
+    type AsRead = ClientRecord;
+
+    async fn read_client(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(ClientRecord, ClientRecord)>> {
+        Ok(self
+            .lock()
+            .clients
+            .get(client_id)
+            .map(|c| (c.clone(), c.clone())))
+    }
+
+    async fn create_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.clients.contains_key(&client.client_id) {
+            return Ok(false);
+        }
+        t.clients.insert(client.client_id.clone(), client.clone());
+        Ok(true)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        Ok(self.lock().clients.values().cloned().collect())
+    }
+
+    async fn replace_client(
+        &self,
+        as_read: &ClientRecord,
+        next: &ClientRecord,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        match t.clients.get_mut(&as_read.client_id) {
+            Some(stored) if stored == as_read && next.client_id == as_read.client_id => {
+                *stored = next.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_disabled_client(&self, client_id: &str) -> StoreResult<bool> {
+        let mut t = self.lock();
+        match t.clients.get(client_id) {
+            Some(c) if c.disabled => {
+                t.clients.remove(client_id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
+        let mut revoked = 0;
+        for tok in self.lock().tokens.values_mut() {
+            if tok.client_id == client_id && tok.is_live(now) {
+                tok.revoked = true;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 }

@@ -6,182 +6,14 @@ pub mod dynamodb;
 pub mod memory;
 pub mod tables;
 
+// The nouns are the protocol's; storage keeps them. Re-exported for the paths callers used
+// before they moved.
+pub use crate::oauth::model::{
+    ClientRecord, FamilyRecord, FamilyToken, GrantType, MAX_CLIENT_ID_LEN, TokenKind, TokenRecord,
+    is_valid_client_id,
+};
 use std::fmt;
 use std::future::Future;
-
-/// A grant type a client may be allowed to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GrantType {
-    ClientCredentials,
-    RefreshToken,
-}
-
-impl GrantType {
-    pub const ALL: [GrantType; 2] = [GrantType::ClientCredentials, GrantType::RefreshToken];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::RefreshToken => "refresh_token",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
-    }
-}
-
-/// A registered client (CONTRACT §8).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    pub client_id: String,
-    pub name: String,
-    /// One or two self-describing hash strings, oldest first (two while rotating).
-    pub secret_hashes: Vec<String>,
-    pub grants: Vec<GrantType>,
-    pub scopes: Vec<String>,
-    /// Granted when no scope is requested; empty means all of `scopes`.
-    pub default_scopes: Vec<String>,
-    /// Per-client lifetimes in seconds, overriding the deployment's.
-    pub access_ttl: Option<u64>,
-    pub refresh_ttl: Option<u64>,
-    pub disabled: bool,
-    /// May introspect every client's tokens.
-    pub resource_server: bool,
-    pub created_at: u64,
-    pub updated_at: u64,
-}
-
-impl ClientRecord {
-    /// A new enabled client with the default grants and no scopes.
-    pub fn new(client_id: &str, name: &str, secret_hash: String, now: u64) -> Self {
-        ClientRecord {
-            client_id: client_id.to_owned(),
-            name: name.to_owned(),
-            secret_hashes: vec![secret_hash],
-            grants: GrantType::ALL.to_vec(),
-            scopes: Vec::new(),
-            default_scopes: Vec::new(),
-            access_ttl: None,
-            refresh_ttl: None,
-            disabled: false,
-            resource_server: false,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-}
-
-/// Longest client id the service looks up.
-pub const MAX_CLIENT_ID_LEN: usize = 128;
-
-/// Client ids are 1–128 characters of `[A-Za-z0-9._~-]` (URL-unreserved), so that
-/// form-url-decoding never changes a valid id and nothing else is ever looked up.
-pub fn is_valid_client_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_CLIENT_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Access => "access",
-            TokenKind::Refresh => "refresh",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "access" => Some(TokenKind::Access),
-            "refresh" => Some(TokenKind::Refresh),
-            _ => None,
-        }
-    }
-}
-
-/// An issued token as stored: under its SHA-256, never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    /// Lowercase hex SHA-256 of the token.
-    pub token_hash: String,
-    pub kind: TokenKind,
-    pub client_id: String,
-    pub scope: Vec<String>,
-    pub issued_at: u64,
-    /// Epoch seconds; also the table's TTL attribute.
-    pub expires_at: u64,
-    /// Shared by every token descended from one client_credentials grant: the hash of the
-    /// family's first refresh token, which is also where its family record starts.
-    pub family: String,
-    /// When a refresh token was exchanged, in epoch milliseconds; `None` while unused.
-    pub used_at_ms: Option<u64>,
-    /// When the rotation that consumed this refresh token was answered (epoch ms), written
-    /// just before the answer; `None` until then, or if that request never learnt its
-    /// outcome.
-    pub answered_at_ms: Option<u64>,
-    /// The consuming request's deadline (epoch ms): its answer went out before then, so a
-    /// use that began earlier, with `answered_at_ms` unset, may be a lost race.
-    pub answer_by_ms: Option<u64>,
-    /// On a refresh token: the family's access tokens that were live when it was issued,
-    /// its own sibling included, so that revoking the family needs no index.
-    pub family_tokens: Vec<FamilyToken>,
-    pub revoked: bool,
-}
-
-/// An access token of a family, as listed on the family's refresh tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FamilyToken {
-    pub token_hash: String,
-    pub expires_at: u64,
-}
-
-impl TokenRecord {
-    /// Live: not expired by its own `expires_at` (TTL deletes late), not revoked, and for a
-    /// refresh token not yet used.
-    pub fn is_live(&self, now: u64) -> bool {
-        now < self.expires_at && !self.revoked && self.used_at_ms.is_none()
-    }
-
-    /// Whether the rotation that consumed this refresh token had been answered when a
-    /// request that started at `started_ms` began. Unknown answers count as given by the
-    /// consuming request's deadline; a token consumed before these were recorded counts as
-    /// answered when it was consumed.
-    pub fn consumption_answered_before(&self, started_ms: u64) -> bool {
-        match (self.used_at_ms, self.answered_at_ms, self.answer_by_ms) {
-            (None, _, _) => false,
-            (Some(_), Some(answered), _) => answered < started_ms,
-            (Some(_), None, Some(by)) => by <= started_ms,
-            (Some(used), None, None) => used < started_ms,
-        }
-    }
-}
-
-/// The state every token of a family shares, read with strong consistency: once it says
-/// revoked, no rotation in the family can commit (its transaction checks it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FamilyRecord {
-    pub family: String,
-    pub revoked: bool,
-    /// The family's one unconsumed refresh token; `None` until the first rotation, when it
-    /// is the family's first refresh token (whose hash is the family's id).
-    pub current_refresh: Option<String>,
-}
-
-impl FamilyRecord {
-    /// The hash of the family's current refresh token.
-    pub fn current(&self) -> &str {
-        self.current_refresh.as_deref().unwrap_or(&self.family)
-    }
-}
 
 /// A storage failure, split by what the caller should answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,4 +157,49 @@ impl<
         + Sync,
 > GrantStore for T
 {
+}
+
+/// What the admin tool does to client records. Each change is conditional on the record
+/// the tool read, so that a concurrent change makes it fail without writing.
+pub trait ClientAdmin: GetClient + Sync {
+    /// The record exactly as stored, to condition a replacement on.
+    type AsRead: Send + Sync;
+
+    /// A client and what it was read as.
+    fn read_client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<(ClientRecord, Self::AsRead)>>> + Send;
+
+    /// Creates a client; `Ok(false)` when the id is taken.
+    fn create_client(
+        &self,
+        client: &ClientRecord,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Every client.
+    fn list_clients(&self) -> impl Future<Output = StoreResult<Vec<ClientRecord>>> + Send;
+
+    /// Writes `next` in place of the record read as `as_read`, only if it is still stored
+    /// exactly so; `Ok(false)` when it changed or went meanwhile.
+    fn replace_client(
+        &self,
+        as_read: &Self::AsRead,
+        next: &ClientRecord,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Deletes a client only while it is disabled; `Ok(false)` when it is not (gone, or
+    /// enabled again).
+    fn delete_disabled_client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Revokes every live token issued to `client_id`; returns how many this call revoked
+    /// (expired, consumed and revoked ones are left as they are).
+    fn revoke_client_tokens(
+        &self,
+        client_id: &str,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
