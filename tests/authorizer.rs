@@ -72,8 +72,8 @@ async fn a_refresh_token_is_not_authorized() {
 async fn an_expired_access_token_whose_item_remains_is_not_authorized() {
     let store = fresh_store().await;
     let (access, _) = issued(&store).await;
-    store
-        .client()
+    raw_dynamodb()
+        .await
         .update_item()
         .table_name(store.tokens_table())
         .key("token_hash", AttributeValue::S(token::hash(&access)))

@@ -407,8 +407,8 @@ impl Setup {
     }
 
     async fn token_count(&self) -> usize {
-        self.moto
-            .client()
+        raw_dynamodb()
+            .await
             .scan()
             .table_name(self.moto.tokens_table())
             .consistent_read(true)
@@ -459,9 +459,8 @@ async fn unavailable_then_recovers(fault: Fault) {
     fake.set(Fault::Proxy, None);
     let (a, _) = answer(&app, &setup.issue_event()).await;
     assert_issued(&a);
-    let stored = setup
-        .moto
-        .client()
+    let stored = raw_dynamodb()
+        .await
         .get_item()
         .table_name(setup.moto.tokens_table())
         .key(
@@ -840,8 +839,8 @@ async fn malformed_client_items_are_server_errors_and_the_next_request_is_served
             Some(v) => item.insert(attr.to_owned(), v),
             None => item.remove(attr),
         };
-        store
-            .client()
+        raw_dynamodb()
+            .await
             .put_item()
             .table_name(store.clients_table())
             .set_item(Some(item))
@@ -907,8 +906,8 @@ async fn malformed_token_items_are_server_errors_on_every_endpoint_that_reads_th
             Some(v) => item.insert(attr.to_owned(), v),
             None => item.remove(attr),
         };
-        store
-            .client()
+        raw_dynamodb()
+            .await
             .put_item()
             .table_name(store.tokens_table())
             .set_item(Some(item))

@@ -126,8 +126,8 @@ async fn a_resource_server_may_introspect_every_clients_tokens() {
 async fn an_expired_token_whose_item_remains_is_inactive() {
     let f = Fixture::new().await;
     let (access, _) = f.issue("app").await;
-    f.store
-        .client()
+    raw_dynamodb()
+        .await
         .update_item()
         .table_name(f.store.tokens_table())
         .key("token_hash", AttributeValue::S(token::hash(&access)))

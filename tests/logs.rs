@@ -384,8 +384,8 @@ async fn no_secret_token_or_hash_reaches_the_logs_at_trace_level() {
         assert!(store.put_client(c, true).await.unwrap());
     }
     let broken_hash = secret::hash_generated("broken secret value", &rng).unwrap();
-    store
-        .client()
+    raw_dynamodb()
+        .await
         .put_item()
         .table_name(store.clients_table())
         .item(

@@ -224,8 +224,8 @@ async fn an_expired_refresh_token_whose_item_remains_is_invalid() {
     let first = f.issue("read").await;
     let hash = token::hash(tok(&first, "refresh_token"));
     // TTL deletes late (moto never): the item is there, its expires_at is past.
-    f.store
-        .client()
+    raw_dynamodb()
+        .await
         .update_item()
         .table_name(f.store.tokens_table())
         .key("token_hash", AttributeValue::S(hash))
@@ -428,8 +428,8 @@ async fn a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_r
     let second = f.refresh(tok(&first, "refresh_token")).await;
     assert_eq!(second.status, 200);
     let hash = token::hash(tok(&first, "refresh_token"));
-    f.store
-        .client()
+    raw_dynamodb()
+        .await
         .update_item()
         .table_name(f.store.tokens_table())
         .key("token_hash", AttributeValue::S(hash))
@@ -462,8 +462,8 @@ fn with_grace(seconds: u64) -> IssuePolicy {
 async fn age_consumption(f: &Fixture, refresh_token: &str, by_ms: u64) {
     let old = f.record(refresh_token).await;
     let (used, answered) = (old.used_at_ms.unwrap(), old.answered_at_ms.unwrap());
-    f.store
-        .client()
+    raw_dynamodb()
+        .await
         .update_item()
         .table_name(f.store.tokens_table())
         .key("token_hash", AttributeValue::S(old.token_hash))

@@ -3,7 +3,7 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use oauth_token_service::authorizer::authorize;
 use oauth_token_service::config::Config;
-use oauth_token_service::store::dynamodb::{DynamoStore, attr};
+use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,15 +15,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!(variable = e.variable, "{e}");
     })?;
     let client = aws::dynamodb_client(config.dynamodb_timeout).await;
-    // Credentials, endpoint and a pooled connection now, not in the first invocation.
-    aws::warm_up(
-        &client,
-        &config.tokens_table,
-        attr::TOKEN_HASH,
-        config.dynamodb_timeout,
-    )
-    .await;
     let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
+    // Credentials, endpoint and a pooled connection now, not in the first invocation.
+    store.warm_up(Table::Tokens, config.dynamodb_timeout).await;
     let store = &store;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = SystemTime::now()

@@ -4,7 +4,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use oauth_token_service::config::Config;
 use oauth_token_service::http::App;
 use oauth_token_service::oauth::{Issuer, system_clock_ms};
-use oauth_token_service::store::dynamodb::{DynamoStore, attr};
+use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
 use ring::rand::SystemRandom;
 use serde_json::Value;
@@ -29,15 +29,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let client = aws::dynamodb_client(config.dynamodb_timeout).await;
-    // Credentials, endpoint and a pooled connection now, not in the first invocation.
-    aws::warm_up(
-        &client,
-        &config.clients_table,
-        attr::CLIENT_ID,
-        config.dynamodb_timeout,
-    )
-    .await;
     let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
+    // Credentials, endpoint and a pooled connection now, not in the first invocation.
+    store.warm_up(Table::Clients, config.dynamodb_timeout).await;
     let rng = SystemRandom::new();
     let app = App {
         issuer: Issuer {

@@ -138,6 +138,13 @@ fn build_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("request construction: {e}"))
 }
 
+/// The service's two tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Clients,
+    Tokens,
+}
+
 /// The DynamoDB-backed store. Cheap to clone: the SDK client is shared.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -176,7 +183,17 @@ impl DynamoStore {
             .map_err(build_error)
     }
 
-    /// Writes a client record whole (admin tool). `must_be_new` refuses to overwrite.
+    /// One cheap read of `table` at init (see `aws::warm_up`), so that the first request
+    /// finds credentials resolved and a connection open.
+    pub async fn warm_up(&self, table: Table, limit: std::time::Duration) {
+        let (name, key) = match table {
+            Table::Clients => (&self.clients_table, attr::CLIENT_ID),
+            Table::Tokens => (&self.tokens_table, attr::TOKEN_HASH),
+        };
+        crate::aws::warm_up(&self.client, name, key, limit).await;
+    }
+
+    /// Writes a client record whole (set-up and tests). `must_be_new` refuses to overwrite.
     pub async fn put_client(&self, client: &ClientRecord, must_be_new: bool) -> StoreResult<bool> {
         let mut req = self
             .client

@@ -18,6 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// An SDK client of moto's, to read and write items as they are stored, behind the
+/// service's back (aged or malformed items, stored state to assert on).
+pub async fn raw_dynamodb() -> aws_sdk_dynamodb::Client {
+    sdk_client(&moto_endpoint(), Duration::from_secs(5)).await
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
