@@ -4,7 +4,7 @@
 //! invocation on shapes it does not know: here every event gets a documented answer.
 
 use crate::oauth::request::MAX_BODY_BYTES;
-use crate::oauth::{Issuer, OAuthError, Trace, metadata, parse_authorization, parse_params};
+use crate::oauth::{Issuer, OAuthError, metadata, parse_authorization, parse_params};
 use crate::store::GrantStore;
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -279,34 +279,39 @@ impl<S: GrantStore> App<'_, S> {
 
     pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
         let started = Instant::now();
-        let mut trace = Trace::default();
         let (route, prefix) = Route::of(&request.path);
         // Every line logged while the request is handled (a storage failure's detail, a
-        // refresh token's reuse) names its request id (CONTRACT §7), through this span.
-        let span = tracing::info_span!("request", request_id = %request.request_id);
+        // refresh token's reuse, this request's own line) carries its request id, and the
+        // grant and client id once the protocol has read them (CONTRACT §7).
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request.request_id,
+            client_id = "",
+            grant = "",
+        );
         let result = if route == Route::NotFound {
             Err(OAuthError::NotFound)
         } else if request.method != route.method() {
             Err(OAuthError::MethodNotAllowed(route.method()))
         } else {
-            self.route(route, prefix, request, &mut trace)
-                .instrument(span)
+            self.route(route, prefix, request)
+                .instrument(span.clone())
                 .await
         };
         let response = match &result {
             Ok(body) => HttpResponse::json(200, body.clone()),
             Err(e) => HttpResponse::error(e),
         };
-        tracing::info!(
-            request_id = %request.request_id,
-            client_id = trace.client_id.as_deref().unwrap_or(""),
-            grant = trace.grant.map_or("", |g| g.as_str()),
-            route = route.as_str(),
-            status = response.status,
-            outcome = result.as_ref().err().map_or("ok", |e| e.key()),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        span.in_scope(|| {
+            tracing::info!(
+                request_id = %request.request_id,
+                route = route.as_str(),
+                status = response.status,
+                outcome = result.as_ref().err().map_or("ok", |e| e.key()),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            )
+        });
         response
     }
 
@@ -315,7 +320,6 @@ impl<S: GrantStore> App<'_, S> {
         route: Route,
         prefix: &str,
         request: &HttpRequest,
-        trace: &mut Trace,
     ) -> Result<String, OAuthError> {
         let params = parse_params(request.content_type.as_deref(), &request.body);
         let auth = parse_authorization(request.authorization.iter().map(Vec::as_slice));
@@ -323,14 +327,14 @@ impl<S: GrantStore> App<'_, S> {
             Route::Token => to_json(
                 &self
                     .issuer
-                    .token(&params, &auth, request.deadline_ms, trace)
+                    .token(&params, &auth, request.deadline_ms)
                     .await?,
             ),
             Route::Revoke => {
-                self.issuer.revoke(&params, &auth, trace).await?;
+                self.issuer.revoke(&params, &auth).await?;
                 Ok("{}".to_owned())
             }
-            Route::Introspect => to_json(&self.issuer.introspect(&params, &auth, trace).await?),
+            Route::Introspect => to_json(&self.issuer.introspect(&params, &auth).await?),
             Route::Metadata => {
                 let base = match self.public_url {
                     Some(url) => url.to_owned(),

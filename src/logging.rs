@@ -1,5 +1,6 @@
-//! Structured logs: one JSON object per line, fields at the top level, so CloudWatch Logs
-//! Insights can filter on `status`, `client_id` or `outcome` directly.
+//! Structured logs: one JSON object per line, the event's fields at the top level and the
+//! request span's under `span`, so CloudWatch Logs Insights can filter on `status`,
+//! `outcome` or `span.client_id` directly.
 //!
 //! Whatever level is asked for, a few libraries' wire-level TRACE events stay off: they
 //! print whole requests and responses, and those hold what must never reach a log

@@ -671,8 +671,9 @@ async fn no_secret_token_or_hash_reaches_the_logs_at_trace_level() {
         let l = mine[0];
         assert_eq!(l["status"], *status, "{id}: {l}");
         assert_eq!(l["outcome"], *outcome, "{id}: {l}");
-        assert_eq!(l["client_id"], *client, "{id}: {l}");
-        assert_eq!(l["grant"], *grant, "{id}: {l}");
+        assert_eq!(l["span"]["client_id"], *client, "{id}: {l}");
+        assert_eq!(l["span"]["grant"], *grant, "{id}: {l}");
+        assert_eq!(l["span"]["request_id"], *id, "{id}: {l}");
         assert!(l["latency_ms"].is_number(), "{id}: {l}");
         assert_eq!(l["level"], "INFO");
     }

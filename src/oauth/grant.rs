@@ -60,11 +60,11 @@ pub struct IssuedTokens {
     pub scope: Option<String>,
 }
 
-/// What a request was about, for the log line, filled in as the checks get to it.
-#[derive(Debug, Default, Clone)]
-pub struct Trace {
-    pub grant: Option<GrantType>,
-    pub client_id: Option<String>,
+/// Names what a request is about on the current (request) span, for its log line: the
+/// grant and the client id, as the checks get to them. Logging stays at the edge; the
+/// protocol only says what it learnt.
+pub(crate) fn note_on_span(field: &'static str, value: &str) {
+    tracing::Span::current().record(field, value);
 }
 
 /// Everything a grant needs besides the request.
@@ -109,7 +109,6 @@ impl<S: GrantStore> Issuer<'_, S> {
         params: &Params,
         auth: &Authorization,
         deadline_ms: Option<u64>,
-        trace: &mut Trace,
     ) -> Result<IssuedTokens, OAuthError> {
         let started_ms = (self.clock)();
         let now = started_ms / 1000;
@@ -117,12 +116,14 @@ impl<S: GrantStore> Issuer<'_, S> {
         let grant_type = params.grant_type.required("grant_type")?;
         let grant = GrantType::parse(grant_type)
             .ok_or_else(|| OAuthError::unsupported_grant_type(grant_type))?;
-        trace.grant = Some(grant);
+        note_on_span("grant", grant.as_str());
 
         // 3. Client credentials present, single, and not mixed.
         let offered = Offered::from_request(params, auth)?;
         let id = offered.client_id();
-        trace.client_id = id.map(str::to_owned);
+        if let Some(id) = id {
+            note_on_span("client_id", id);
+        }
 
         // 4. One read: the client, and for a refresh the presented token with it.
         let refresh_hash = match grant {

@@ -4,7 +4,7 @@
 
 use super::client_auth::Offered;
 use super::error::OAuthError;
-use super::grant::{Issuer, Trace, store_error};
+use super::grant::{Issuer, note_on_span, store_error};
 use super::model::{ClientRecord, TokenKind, TokenRecord};
 use super::request::{Authorization, Params};
 use super::token;
@@ -58,11 +58,12 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
         &self,
         params: &Params,
         auth: &Authorization,
-        trace: &mut Trace,
     ) -> Result<(ClientRecord, Option<TokenRecord>), OAuthError> {
         let offered = Offered::from_request(params, auth)?;
         let id = offered.client_id();
-        trace.client_id = id.map(str::to_owned);
+        if let Some(id) = id {
+            note_on_span("client_id", id);
+        }
         let hash = params.token.value().map(token::hash);
         let (client, record) = match (id, &hash) {
             (None, _) => (None, None),
@@ -81,13 +82,8 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
 
     /// RFC 7009: revokes the client's own token; a refresh token takes its family with it.
     /// Unknown tokens and other clients' tokens change nothing and answer the same.
-    pub async fn revoke(
-        &self,
-        params: &Params,
-        auth: &Authorization,
-        trace: &mut Trace,
-    ) -> Result<(), OAuthError> {
-        let (client, record) = self.client_and_token(params, auth, trace).await?;
+    pub async fn revoke(&self, params: &Params, auth: &Authorization) -> Result<(), OAuthError> {
+        let (client, record) = self.client_and_token(params, auth).await?;
         match record {
             Some(t) if t.client_id == client.client_id => match t.kind {
                 TokenKind::Refresh => {
@@ -107,10 +103,9 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
         &self,
         params: &Params,
         auth: &Authorization,
-        trace: &mut Trace,
     ) -> Result<Introspection, OAuthError> {
         let now = (self.clock)() / 1000;
-        let (client, record) = self.client_and_token(params, auth, trace).await?;
+        let (client, record) = self.client_and_token(params, auth).await?;
         Ok(match record {
             Some(t)
                 if t.is_live(now)

@@ -13,7 +13,7 @@ pub mod secret;
 pub mod token;
 
 pub use error::OAuthError;
-pub use grant::{IssuePolicy, IssuedTokens, Issuer, Trace, system_clock_ms};
+pub use grant::{IssuePolicy, IssuedTokens, Issuer, system_clock_ms};
 pub use lifecycle::Introspection;
 pub use model::{
     ClientRecord, FamilyRecord, FamilyToken, GrantType, TokenKind, TokenRecord, is_valid_client_id,
