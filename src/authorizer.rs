@@ -3,8 +3,9 @@
 //! of this service, and passes its `client_id` and `scope` to the backend. It fails closed:
 //! anything unreadable, unknown, or a storage failure is a denial.
 
+use crate::oauth::TokenKind;
 use crate::oauth::token;
-use crate::store::{GetToken, TokenKind};
+use crate::store::GetToken;
 use serde_json::{Value, json};
 
 /// Longest token value looked up; anything longer is not one of ours.
@@ -75,51 +76,78 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     plausible.then_some(token)
 }
 
-/// Decides one authorizer event: the simple response and the reason.
-pub async fn authorize<S: GetToken>(store: &S, event: &Value, now: u64) -> (Value, Verdict) {
-    let (verdict, context) = decide(store, event, now).await;
-    let response = match context {
-        Some((client_id, scope)) => json!({
-            "isAuthorized": true,
-            "context": {"client_id": client_id, "scope": scope},
-        }),
-        None => json!({"isAuthorized": false}),
-    };
-    (response, verdict)
+/// Who a live access token speaks for, passed on to the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub client_id: String,
+    /// Space-separated.
+    pub scope: String,
 }
 
-async fn decide<S: GetToken>(
-    store: &S,
-    event: &Value,
-    now: u64,
-) -> (Verdict, Option<(String, String)>) {
+/// One authorizer decision: why, and for whom when allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub principal: Option<Principal>,
+}
+
+impl Decision {
+    fn deny(verdict: Verdict) -> Self {
+        Decision {
+            verdict,
+            principal: None,
+        }
+    }
+
+    /// The simple response API Gateway expects.
+    pub fn response(&self) -> Value {
+        match &self.principal {
+            Some(p) => json!({
+                "isAuthorized": true,
+                "context": {"client_id": p.client_id, "scope": p.scope},
+            }),
+            None => json!({"isAuthorized": false}),
+        }
+    }
+}
+
+/// Decides one authorizer event: the simple response and the reason (see [`decide`]).
+pub async fn authorize<S: GetToken>(store: &S, event: &Value, now: u64) -> (Value, Verdict) {
+    let decision = decide(store, event, now).await;
+    (decision.response(), decision.verdict)
+}
+
+/// Decides one authorizer event.
+pub async fn decide<S: GetToken>(store: &S, event: &Value, now: u64) -> Decision {
     let Some(header) = authorization(event) else {
-        return (Verdict::NoToken, None);
+        return Decision::deny(Verdict::NoToken);
     };
     let Some(token) = bearer_token(header) else {
-        return (Verdict::Malformed, None);
+        return Decision::deny(Verdict::Malformed);
     };
     let record = match store.get_token(&token::hash(token)).await {
         Ok(Some(r)) => r,
-        Ok(None) => return (Verdict::Unknown, None),
+        Ok(None) => return Decision::deny(Verdict::Unknown),
         Err(e) => {
             tracing::error!(detail = %e, "token lookup failed: denying");
-            return (Verdict::StorageFailed, None);
+            return Decision::deny(Verdict::StorageFailed);
         }
     };
-    let verdict = if record.kind != TokenKind::Access {
-        Verdict::NotAnAccessToken
+    if record.kind != TokenKind::Access {
+        Decision::deny(Verdict::NotAnAccessToken)
     } else if record.revoked {
-        Verdict::Revoked
+        Decision::deny(Verdict::Revoked)
     } else if now >= record.expires_at {
-        Verdict::Expired
+        Decision::deny(Verdict::Expired)
     } else {
-        return (
-            Verdict::Allowed,
-            Some((record.client_id, record.scope.join(" "))),
-        );
-    };
-    (verdict, None)
+        Decision {
+            verdict: Verdict::Allowed,
+            principal: Some(Principal {
+                scope: record.scope.join(" "),
+                client_id: record.client_id,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub struct HttpRequest {
     pub authorizer: Option<Value>,
     /// When the answer must be sent (epoch ms), if the invocation has a deadline.
     pub deadline_ms: Option<u64>,
+    /// Payload 2.0 (HTTP APIs, Function URLs), whose answers carry a `cookies` list.
+    pub payload_v2: bool,
 }
 
 /// An answer: status, headers beyond the common ones, JSON body.
@@ -63,18 +65,23 @@ impl HttpResponse {
     }
 
     /// The proxy-integration response object, understood by REST and HTTP APIs and
-    /// Function URLs alike.
-    pub fn to_event(&self) -> Value {
+    /// Function URLs alike. Payload 2.0's carries a `cookies` list, which `cargo lambda
+    /// watch` requires; a REST API (1.0) rejects a response carrying it (502).
+    pub fn to_event(&self, payload_v2: bool) -> Value {
         let mut headers = Map::new();
         for (k, v) in COMMON_HEADERS.iter().chain(&self.headers) {
             headers.insert((*k).to_owned(), Value::String((*v).to_owned()));
         }
-        json!({
+        let mut event = json!({
             "statusCode": self.status,
             "headers": headers,
             "body": self.body,
             "isBase64Encoded": false,
-        })
+        });
+        if payload_v2 {
+            event["cookies"] = json!([]);
+        }
+        event
     }
 }
 
@@ -141,6 +148,7 @@ impl HttpRequest {
                 .filter(|v| v.is_object())
                 .cloned(),
             deadline_ms: None,
+            payload_v2: str_at(event, &["version"]) == Some("2.0"),
         }
     }
 }
@@ -268,13 +276,7 @@ impl<S: GrantStore> App<'_, S> {
                 }
             },
         };
-        let mut response = response.to_event();
-        // Payload 2.0 (HTTP APIs, Function URLs) has a `cookies` list, which `cargo lambda
-        // watch` requires; a REST API (1.0) rejects a response carrying it (502).
-        if event.get("version").and_then(Value::as_str) == Some("2.0") {
-            response["cookies"] = json!([]);
-        }
-        response
+        response.to_event(request.payload_v2)
     }
 
     pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {

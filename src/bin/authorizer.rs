@@ -1,7 +1,7 @@
 //! The authorizer function: builds the store once, then decides authorizer events.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use oauth_token_service::authorizer::authorize;
+use oauth_token_service::authorizer::decide;
 use oauth_token_service::config::Config;
 use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
@@ -23,14 +23,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let (response, verdict) = authorize(store, &event.payload, now).await;
+        let decision = decide(store, &event.payload, now).await;
         tracing::info!(
             request_id = %event.context.request_id,
-            outcome = verdict.as_str(),
-            client_id = response["context"]["client_id"].as_str().unwrap_or(""),
+            outcome = decision.verdict.as_str(),
+            client_id = decision.principal.as_ref().map_or("", |p| p.client_id.as_str()),
             "authorize"
         );
-        Ok::<Value, std::convert::Infallible>(response)
+        Ok::<Value, std::convert::Infallible>(decision.response())
     }))
     .await
 }
