@@ -1,5 +1,5 @@
 //! The AWS SDK client, built once at start-up: rustls on ring as the one TLS and crypto
-//! stack, timeouts that bound every DynamoDB call (CONTRACT §7), and a warm-up request so
+//! stack, timeouts that bound every DynamoDB call (PROTOCOL §7.3), and a warm-up request so
 //! that the first invocation does not pay for what init can do.
 
 use aws_config::BehaviorVersion;

@@ -159,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_contract() {
+    fn defaults_match_the_protocol() {
         let c = with(&[]).unwrap();
         assert_eq!(c.clients_table, "oauth-clients");
         assert_eq!(c.tokens_table, "oauth-tokens");

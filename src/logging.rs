@@ -4,7 +4,7 @@
 //!
 //! Whatever level is asked for, a few libraries' wire-level TRACE events stay off: they
 //! print whole requests and responses, and those hold what must never reach a log
-//! (CONTRACT §8): the Lambda event (client secrets, tokens to revoke or refresh) and
+//! (PROTOCOL §8.4): the Lambda event (client secrets, tokens to revoke or refresh) and
 //! DynamoDB's answers (secret hashes). `tests/logs.rs` checks this with every flow at TRACE.
 
 use tracing::Subscriber;

@@ -1,6 +1,6 @@
 //! The whole token function on arbitrary Lambda events (API Gateway payload 1.0 and 2.0,
 //! Function URLs), with the in-memory store: every event gets a documented answer, never a
-//! panic and never a 5xx, and every answer carries the no-store headers (CONTRACT §7).
+//! panic and never a 5xx, and every answer carries the no-store headers (PROTOCOL §7.2).
 
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! The request parser and the Basic decoder on arbitrary input: they never panic, and what
-//! they return keeps the promises the grants rely on (CONTRACT §1–2).
+//! they return keeps the promises the grants rely on (PROTOCOL §1–2).
 
 #![no_main]
 

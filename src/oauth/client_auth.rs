@@ -1,6 +1,6 @@
-//! Client authentication (CONTRACT §2), shared by every endpoint that authenticates a
-//! client: which credentials a request offers (§3 step 3), and whether they match the
-//! stored client (step 4).
+//! Client authentication (PROTOCOL §2), shared by every endpoint that authenticates a
+//! client: which credentials a request offers (PROTOCOL §3.3), and whether they match the
+//! stored client (§3.4).
 
 use super::error::OAuthError;
 use super::model::{ClientRecord, is_valid_client_id};
@@ -21,7 +21,7 @@ impl<'r> Offered<'r> {
             Authorization::Malformed => return Err(OAuthError::InvalidClient),
             Authorization::Basic(basic) => {
                 // A header that is not UTF-8 fails authentication beside any body
-                // credential, whatever it holds (CONTRACT §2; see `decode_basic`).
+                // credential, whatever it holds (PROTOCOL §2.2; see `decode_basic`).
                 if basic.latin_1
                     && !(params.client_id.is_absent() && params.client_secret.is_absent())
                 {

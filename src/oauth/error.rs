@@ -27,7 +27,7 @@ pub enum OAuthError {
     NotFound,
 }
 
-/// How much of an unsupported grant type is echoed back (CONTRACT §3.2).
+/// How much of an unsupported grant type is echoed back (PROTOCOL §3.2).
 pub const GRANT_TYPE_ECHO_LIMIT: usize = 64;
 
 const INVALID_REQUEST: &str = "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.";

@@ -1,4 +1,4 @@
-//! What a client can do with a token it holds, beside the token endpoint (CONTRACT §9):
+//! What a client can do with a token it holds, beside the token endpoint (PROTOCOL §9):
 //! revoke it (RFC 7009) or introspect it (RFC 7662). Both authenticate the client as the
 //! token endpoint does, and read the client and the token in one round trip.
 

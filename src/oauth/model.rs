@@ -23,7 +23,7 @@ impl GrantType {
     }
 }
 
-/// A registered client (CONTRACT §8).
+/// A registered client (PROTOCOL §8.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     pub client_id: String,

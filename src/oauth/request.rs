@@ -1,5 +1,5 @@
 //! Turns a request's raw parts (content type, Authorization headers, body bytes) into the
-//! parameters of CONTRACT §1–2. Parsing never fails: a parameter is absent, present, or
+//! parameters of PROTOCOL §1–2. Parsing never fails: a parameter is absent, present, or
 //! invalid, and the grant reports an invalid one at the step that reads it.
 
 use super::error::OAuthError;
@@ -141,8 +141,8 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> BodyKind {
     }
 }
 
-/// Reads the body parameters (CONTRACT §1). Unparseable, oversized or foreign bodies give
-/// no parameters at all.
+/// Reads the body parameters (PROTOCOL §1.2–1.3). Unparseable, oversized or foreign bodies
+/// give no parameters at all.
 pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Params {
     if body.len() > MAX_BODY_BYTES {
         return Params::default();
@@ -196,8 +196,8 @@ impl<'de> Visitor<'de> for JsonParams {
     }
 }
 
-/// One JSON value as a parameter (CONTRACT §1): a string; for `client_id` also an integer,
-/// read as the digits sent however many there are; `null` is absent; any other type, or a
+/// One JSON value as a parameter (PROTOCOL §1.3): a string; for `client_id` also an
+/// integer, read as the digits sent however many there are; `null` is absent; any other type, or a
 /// string that is not Unicode (a lone surrogate escape), is invalid. The value is read raw,
 /// so that no number is rounded or refused for its size and no nested value is built.
 fn json_param(name: &str, value: &RawValue) -> Param {
@@ -219,7 +219,7 @@ fn is_json_integer(raw: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Client credentials from an `Authorization: Basic` header (CONTRACT §2).
+/// Client credentials from an `Authorization: Basic` header (PROTOCOL §2.1–2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BasicCredentials {
     /// The id and secret form-url-decoded, when that decoding gives valid UTF-8.
@@ -287,11 +287,11 @@ fn decode_basic(token: &[u8]) -> Option<BasicCredentials> {
         .decode(token)
         .or_else(|_| STANDARD_NO_PAD.decode(token))
         .ok()?;
-    // CONTRACT §2 reads the decoded bytes as UTF-8 and anything else as a failed
-    // authentication. authlib and requests (so requests-oauthlib) send Basic credentials
-    // as ISO-8859-1 without form-url-encoding them, so a non-ASCII secret arrives as bytes
-    // that are not UTF-8: such a header is read as ISO-8859-1, marked, and only ever
-    // authenticates on its own (`Offered::from_request` fails it beside body credentials).
+    // The decoded bytes are UTF-8 (PROTOCOL §2.2), but authlib and requests (so
+    // requests-oauthlib) send Basic credentials as ISO-8859-1 without form-url-encoding
+    // them, so a non-ASCII secret arrives as bytes that are not UTF-8: such a header is
+    // read as ISO-8859-1, marked, and only ever authenticates on its own
+    // (`Offered::from_request` fails it beside body credentials).
     // Client ids are ASCII, so only the secret may hold such bytes.
     let mut latin_1 = false;
     let text = match String::from_utf8(bytes) {

@@ -1,4 +1,4 @@
-//! Scope lists (CONTRACT §4): separated by spaces or commas, checked against what the
+//! Scope lists (PROTOCOL §4): separated by spaces or commas, checked against what the
 //! client (or the refresh token) allows.
 
 use super::error::OAuthError;

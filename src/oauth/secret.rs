@@ -1,4 +1,5 @@
-//! Client secrets as self-describing hash strings, verified in constant time (CONTRACT §8).
+//! Client secrets as self-describing hash strings, verified in constant time
+//! (PROTOCOL §8.3).
 //!
 //! - `hmac-sha256$<salt>$<tag>`: for secrets the service generated (about 238 bits of
 //!   entropy), where a fast keyed hash is enough.
@@ -133,7 +134,7 @@ fn is_stretched(stored: &str) -> bool {
     stored.starts_with(STRETCHED) && stored.as_bytes().get(STRETCHED.len()) == Some(&b'$')
 }
 
-/// Whether any of `candidates` matches any of `stored`, at a bounded cost (CONTRACT §2):
+/// Whether any of `candidates` matches any of `stored`, at a bounded cost (PROTOCOL §2.4):
 /// fast hashes are checked against every candidate, with no early exit, so the time does
 /// not tell which one matched; a stretched (PBKDF2) hash only against `candidates[slow]`
 /// (the form-decoded secret, the one RFC 6749 §2.3.1 asks clients to send),

@@ -1,4 +1,4 @@
-//! Token generation (CONTRACT §5): 40 characters of `[A-Za-z0-9]` from the system CSPRNG,
+//! Token generation (PROTOCOL §5.2): 40 characters of `[A-Za-z0-9]` from the system CSPRNG,
 //! without modulo bias, and the SHA-256 under which a token is stored.
 
 use ring::digest;
