@@ -115,7 +115,7 @@ fail() {
   exit 1
 }
 
-# Ready when a POST without parameters gets the contract's answer (400, invalid_request
+# Ready when a POST without parameters gets the documented answer (400, invalid_request
 # for grant_type), which needs no DynamoDB.
 deadline=$((SECONDS + timeout))
 while :; do

@@ -1,4 +1,4 @@
-//! The HTTP API Lambda authorizer (CONTRACT §9) against moto: only a live access token is
+//! The HTTP API Lambda authorizer (PROTOCOL §9.4) against moto: only a live access token is
 //! authorized, and any failure denies.
 
 mod common;

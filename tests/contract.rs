@@ -1,4 +1,4 @@
-//! One test per rule of CONTRACT.md §1–5, §7 and §8, through the handler with real API
+//! One test per rule of docs/PROTOCOL.md §1–5, §7 and §8, through the handler with real API
 //! Gateway events and the in-memory store. (The same flows against DynamoDB are in
 //! `dynamodb.rs`; the refresh grant of §6 is in `refresh.rs`.)
 
@@ -814,7 +814,7 @@ async fn a_latin_1_basic_header_authenticates_only_on_its_own() {
     // authlib and requests send Basic credentials as ISO-8859-1 without URL-encoding them,
     // so a non-ASCII secret arrives as bytes that are not UTF-8. Such a header is read as
     // ISO-8859-1 when it is the only credential; beside any body credential it is a failed
-    // authentication, whatever the body holds (CONTRACT §2).
+    // authentication, whatever the body holds (PROTOCOL §2.2).
     let secret = "caf\u{e9} secret";
     let s = Service::with_client(client_with_secret("latin", secret, &[]));
     use base64::Engine;

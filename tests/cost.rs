@@ -1,4 +1,4 @@
-//! What one request may cost in slow-hash work (CONTRACT §2): never more than one PBKDF2
+//! What one request may cost in slow-hash work (PROTOCOL §2.4): never more than one PBKDF2
 //! verification, whatever candidates its credentials yield, and a failure no more than a
 //! success. Counted, not timed, on the in-memory store; this binary holds one test so that
 //! no other request runs while it counts.

@@ -1,5 +1,5 @@
 //! The token endpoint against a real DynamoDB-compatible server (moto on loopback): what is
-//! stored, and what DynamoDB failures answer (CONTRACT §7–8).
+//! stored, and what DynamoDB failures answer (PROTOCOL §7–8).
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! DynamoDB faults (CONTRACT §7): a fake DynamoDB endpoint on loopback refuses, hangs,
+//! DynamoDB faults (PROTOCOL §7.3): a fake DynamoDB endpoint on loopback refuses, hangs,
 //! answers late, throttles or fails; client and token items in moto are malformed. Every
-//! answer is the contract's (throttling, unavailability and timeouts: `400
+//! answer is the documented one (throttling, unavailability and timeouts: `400
 //! temporarily_unavailable` with `Retry-After: 1`; anything unexpected, malformed data
 //! included: `500 server_error` with no detail), it comes within the SDK timeouts, and the
 //! same function instance then serves a normal request.

@@ -1,7 +1,7 @@
 //! The hostile-input corpus (`tests/corpus/*.json`, its format in `tests/corpus/README.md`)
 //! through the token function against DynamoDB (moto on loopback, a real SDK client): every
-//! malformed or hostile request gets exactly the answer CONTRACT.md gives it, none is a 5xx,
-//! and nothing reaches the tokens table.
+//! malformed or hostile request gets exactly the answer docs/PROTOCOL.md gives it, none is
+//! a 5xx, and nothing reaches the tokens table.
 
 mod common;
 
@@ -159,7 +159,7 @@ fn event(case: &Value) -> Value {
     e
 }
 
-/// The exact error_description the contract gives for `error` with `param` in place of %s.
+/// The exact error_description PROTOCOL §7.1 gives for `error` with `param` in place of %s.
 fn description(error: &str, param: Option<String>) -> String {
     let param = || param.clone().expect("this error names a parameter");
     match error {
@@ -287,7 +287,7 @@ async fn every_hostile_request_gets_its_documented_answer_and_stores_nothing() {
         .items
         .unwrap_or_default();
     note(&format!(
-        "hostile corpus: {} cases, {} answered otherwise than the contract, {} tokens stored",
+        "hostile corpus: {} cases, {} answered otherwise than documented, {} tokens stored",
         cases.len(),
         failures.len(),
         tokens.len()

@@ -1,4 +1,4 @@
-//! Revocation (RFC 7009), introspection (RFC 7662) and metadata (RFC 8414), CONTRACT §9,
+//! Revocation (RFC 7009), introspection (RFC 7662) and metadata (RFC 8414), PROTOCOL §9,
 //! against moto.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Nothing secret in the logs (CONTRACT §8), at the most verbose level there is.
+//! Nothing secret in the logs (PROTOCOL §8.4), at the most verbose level there is.
 //!
 //! The real `token` and `authorizer` binaries run with `RUST_LOG=trace` (the AWS SDK's and
 //! the Lambda runtime's own events included) against moto, fed by a small fake of the Lambda

@@ -1,4 +1,4 @@
-//! The refresh_token grant (CONTRACT §6) against moto: rotation, reuse detection, races,
+//! The refresh_token grant (PROTOCOL §6) against moto: rotation, reuse detection, races,
 //! and tokens whose item outlives their `expires_at`.
 
 mod common;

@@ -1,9 +1,10 @@
 """curl with the source document's example request, byte for byte.
 
-The document's JSON body ends its last member with a comma, which is not JSON. CONTRACT §1:
-a body that cannot be parsed carries no parameters, so the answer is the first missing
-required parameter, `grant_type` (as the original server answered). The same body without
-that comma gets a token for the document's client (`42`, imported with its secret).
+The document's JSON body ends its last member with a comma, which is not JSON.
+docs/PROTOCOL.md §1.2: a body that cannot be parsed carries no parameters, so the answer is
+the first missing required parameter, `grant_type` (as the original server answered). The
+same body without that comma gets a token for the document's client (`42`, imported with
+its secret).
 """
 
 import json
