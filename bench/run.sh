@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates BENCHMARKS.md (issue 8): cold start, per-request cost, memory and size of the
+# Regenerates BENCHMARKS.md: cold start, per-request cost, memory and size of the
 # token function against a hello-world floor, DynamoDB round trips, and what each change
 # bought. Everything it builds and measures goes under target/bench/.
 #
@@ -59,9 +59,9 @@ if ((ARM64)); then
   SIZES+=("token-arm64=$OUT/lambda-arm64/token/bootstrap")
 fi
 
-# Profile variants of bench/variants (token-lazy: the start-up before issue 8; panicker;
-# init-phases: the committed start-up with timestamps; sdk-init: SDK start-up options).
-# Each in its own target dir. "--disable-optimizations" makes cargo lambda leave the profile
+# Profile variants of bench/variants (token-lazy: the start-up before it was tuned;
+# panicker; init-phases: the committed start-up with timestamps; sdk-init: SDK start-up
+# options). Each in its own target dir. "--disable-optimizations" makes cargo lambda leave the profile
 # to the CARGO_PROFILE_RELEASE_* variables given here (and not add target-cpu).
 variant_env() {
   local haswell="-C target-cpu=haswell"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317 # cleanup and its helpers run from traps
-# Load test of the token function on this machine (issue 7): the real `token` binary served
-# over HTTP on 127.0.0.1 as a Function URL (payload 2.0) by `cargo lambda watch` (or, with
-# LOAD_SERVER=emulator, by bench/load/serve.py: a small Lambda Runtime API and HTTP front
+# Load test of the token function on this machine (docs/HARDENING.md §5): the real `token`
+# binary served over HTTP on 127.0.0.1 as a Function URL (payload 2.0) by `cargo lambda
+# watch` (or, with LOAD_SERVER=emulator, by bench/load/serve.py: a small Lambda Runtime API and HTTP front
 # running LOAD_INSTANCES copies of the binary, no cargo involved); DynamoDB emulated by moto
 # on 127.0.0.1; and bench/load/load.py firing client_credentials issuances at it. Passes when every request got a token pair and the tokens table holds the
 # SHA-256 of every issued token exactly once. Prints the rate and the machine.
