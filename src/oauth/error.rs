@@ -1,5 +1,8 @@
 //! The one error type of the protocol: each variant knows its status, its error key and
-//! its description, so the document's error table lives here and nowhere else.
+//! its description, so the document's error table lives here and nowhere else. Only the
+//! answers the service gives have a variant; PROTOCOL §7.1 lists the document's whole
+//! table, including `unsupported_response_type`, `invalid_grant` and `invalid_credentials`,
+//! which it never sends.
 
 use std::fmt;
 
@@ -9,8 +12,8 @@ pub enum OAuthError {
     /// A required parameter is missing, duplicated, wrongly typed or malformed.
     InvalidRequest(&'static str),
     UnauthorizedClient,
+    /// `/whoami` reached without the authorizer's context.
     AccessDenied,
-    UnsupportedResponseType,
     /// A requested scope the client (or the refresh token) does not allow.
     InvalidScope(String),
     ServerError,
@@ -18,8 +21,6 @@ pub enum OAuthError {
     /// The grant type as sent, already cut to [`GRANT_TYPE_ECHO_LIMIT`] characters.
     UnsupportedGrantType(String),
     InvalidClient,
-    InvalidGrant(&'static str),
-    InvalidCredentials,
     InvalidRefresh,
     /// A method other than the route's own (405, `Allow` names the right one).
     MethodNotAllowed(&'static str),
@@ -44,11 +45,8 @@ impl OAuthError {
         match self {
             InvalidRequest(_)
             | UnauthorizedClient
-            | UnsupportedResponseType
             | InvalidScope(_)
             | TemporarilyUnavailable
-            | InvalidGrant(_)
-            | InvalidCredentials
             | InvalidRefresh => 400,
             AccessDenied | InvalidClient => 401,
             NotFound => 404,
@@ -65,14 +63,11 @@ impl OAuthError {
             InvalidRequest(_) | MethodNotAllowed(_) | NotFound => "invalid_request",
             UnauthorizedClient => "unauthorized_client",
             AccessDenied => "access_denied",
-            UnsupportedResponseType => "unsupported_response_type",
             InvalidScope(_) => "invalid_scope",
             ServerError => "server_error",
             TemporarilyUnavailable => "temporarily_unavailable",
             UnsupportedGrantType(_) => "unsupported_grant_type",
             InvalidClient => "invalid_client",
-            InvalidGrant(_) => "invalid_grant",
-            InvalidCredentials => "invalid_credentials",
             InvalidRefresh => "invalid_refresh",
         }
     }
@@ -88,7 +83,6 @@ impl OAuthError {
                 "The client is not authorized to request an access token using this method.".into()
             }
             AccessDenied => "The resource owner or authorization server denied the request.".into(),
-            UnsupportedResponseType => "The authorization server does not support obtaining an access token using this method.".into(),
             InvalidScope(scope) => format!(
                 "The requested scope is invalid, unknown, or malformed. Check the \"{scope}\" scope."
             ),
@@ -98,10 +92,6 @@ impl OAuthError {
                 "The authorization grant type \"{grant}\" is not supported by the authorization server"
             ),
             InvalidClient => "Client authentication failed".into(),
-            InvalidGrant(param) => format!(
-                "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. Check the \"{param}\" parameter."
-            ),
-            InvalidCredentials => "The user credentials were incorrect.".into(),
             InvalidRefresh => "The refresh token is invalid.".into(),
         }
     }
