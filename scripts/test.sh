@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs the tools (scripts/tools.sh), starts one moto server on
-# loopback for the whole run, then the Rust tests and the client-library tests.
+# Runs every test, all three tiers: installs the tools (scripts/tools.sh), starts one moto
+# server on loopback for the whole run, then the Rust tests with every tier's feature
+# (`e2e-tests` brings `dynamodb-tests`) and the client-library tests.
 # `make test` calls this; so does .ci/run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,7 @@ moto_start "$port"
 trap moto_stop EXIT
 export OAUTH_TEST_DYNAMODB_ENDPOINT="$MOTO_ENDPOINT"
 
-cargo test --all-targets "$@"
+cargo test --all-targets --features e2e-tests "$@"
 cargo test --doc
 
 # The client libraries (tests/clients) against the function served over HTTP.

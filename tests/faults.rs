@@ -760,6 +760,31 @@ async fn a_rotation_committed_but_never_answered_is_answered_with_its_tokens() {
     assert_issued(&answer(&app, &next).await.0);
 }
 
+#[tokio::test]
+async fn the_authorizer_denies_when_dynamodb_is_unreachable() {
+    let client = sdk_client(
+        &format!("http://127.0.0.1:{}", free_port()),
+        Duration::from_millis(1500),
+    )
+    .await;
+    let store = DynamoStore::new(client, "oauth-clients", "oauth-tokens");
+    let (response, verdict) = tokio::time::timeout(
+        Duration::from_secs(20),
+        oauth_token_service::authorizer::authorize(
+            &store,
+            &authorizer_event(Some("Bearer 0123456789abcdefghij0123456789ABCDEFGHIJ")),
+            now(),
+        ),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(response, json!({"isAuthorized": false}));
+    assert_eq!(
+        verdict,
+        oauth_token_service::authorizer::Verdict::StorageFailed
+    );
+}
+
 fn refresh_event(setup: &Setup, refresh_token: &str) -> Value {
     json_post(&json!({
         "grant_type": "refresh_token", "refresh_token": refresh_token,

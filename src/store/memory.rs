@@ -1,5 +1,7 @@
 //! An in-memory store with the same semantics as the DynamoDB one, for unit tests and
-//! benchmarks of the request path without a network.
+//! benchmarks of the request path without a network. Each operation yields to the
+//! scheduler once before it acts, as a round trip would, so that concurrent requests
+//! interleave here as they do against DynamoDB.
 
 use super::*;
 use std::collections::HashMap;
@@ -10,6 +12,11 @@ struct Tables {
     clients: HashMap<String, ClientRecord>,
     tokens: HashMap<String, TokenRecord>,
     families: HashMap<String, FamilyRecord>,
+}
+
+/// Where a request to a real store would wait for its answer.
+async fn round_trip() {
+    tokio::task::yield_now().await;
 }
 
 /// Clients and tokens behind one lock.
@@ -33,6 +40,13 @@ impl MemoryStore {
         self.lock().clients.insert(client.client_id.clone(), client);
     }
 
+    /// Changes a stored token behind the service's back (tests: an aged or expired token).
+    pub fn update_token(&self, token_hash: &str, change: impl FnOnce(&mut TokenRecord)) {
+        if let Some(t) = self.lock().tokens.get_mut(token_hash) {
+            change(t);
+        }
+    }
+
     /// Every stored token, for assertions.
     pub fn tokens(&self) -> Vec<TokenRecord> {
         self.lock().tokens.values().cloned().collect()
@@ -41,12 +55,14 @@ impl MemoryStore {
 
 impl GetClient for MemoryStore {
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        round_trip().await;
         Ok(self.lock().clients.get(client_id).cloned())
     }
 }
 
 impl GetToken for MemoryStore {
     async fn get_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        round_trip().await;
         Ok(self.lock().tokens.get(token_hash).cloned())
     }
 }
@@ -57,6 +73,7 @@ impl GetClientAndToken for MemoryStore {
         client_id: &str,
         token_hash: &str,
     ) -> StoreResult<(Option<ClientRecord>, Option<TokenRecord>)> {
+        round_trip().await;
         let t = self.lock();
         Ok((
             t.clients.get(client_id).cloned(),
@@ -67,6 +84,7 @@ impl GetClientAndToken for MemoryStore {
 
 impl PutTokens for MemoryStore {
     async fn put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        round_trip().await;
         let mut t = self.lock();
         if tokens.iter().any(|n| t.tokens.contains_key(&n.token_hash)) {
             return Err(StoreError::Internal("token hash collision".into()));
@@ -80,6 +98,7 @@ impl PutTokens for MemoryStore {
 
 impl RotateRefresh for MemoryStore {
     async fn rotate_refresh(&self, r: &Rotation<'_>) -> StoreResult<bool> {
+        round_trip().await;
         let mut t = self.lock();
         if t.tokens.contains_key(&r.refresh.token_hash) {
             // A retry of a rotation that committed.
@@ -125,6 +144,7 @@ impl RotateRefresh for MemoryStore {
     }
 
     async fn mark_answered(&self, old_hash: &str, at_ms: u64) -> StoreResult<()> {
+        round_trip().await;
         if let Some(old) = self.lock().tokens.get_mut(old_hash) {
             old.answered_at_ms = Some(at_ms);
         }
@@ -134,12 +154,14 @@ impl RotateRefresh for MemoryStore {
 
 impl GetFamily for MemoryStore {
     async fn get_family(&self, family: &str) -> StoreResult<Option<FamilyRecord>> {
+        round_trip().await;
         Ok(self.lock().families.get(family).cloned())
     }
 }
 
 impl Revoke for MemoryStore {
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
+        round_trip().await;
         if let Some(tok) = self.lock().tokens.get_mut(token_hash) {
             tok.revoked = true;
         }
@@ -147,6 +169,7 @@ impl Revoke for MemoryStore {
     }
 
     async fn revoke_family(&self, member: &TokenRecord, _now: u64) -> StoreResult<()> {
+        round_trip().await;
         let mut t = self.lock();
         let family = t
             .families
@@ -178,6 +201,7 @@ impl ClientAdmin for MemoryStore {
         &self,
         client_id: &str,
     ) -> StoreResult<Option<(ClientRecord, ClientRecord)>> {
+        round_trip().await;
         Ok(self
             .lock()
             .clients
@@ -186,6 +210,7 @@ impl ClientAdmin for MemoryStore {
     }
 
     async fn create_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        round_trip().await;
         let mut t = self.lock();
         if t.clients.contains_key(&client.client_id) {
             return Ok(false);
@@ -195,6 +220,7 @@ impl ClientAdmin for MemoryStore {
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        round_trip().await;
         Ok(self.lock().clients.values().cloned().collect())
     }
 
@@ -203,6 +229,7 @@ impl ClientAdmin for MemoryStore {
         as_read: &ClientRecord,
         next: &ClientRecord,
     ) -> StoreResult<bool> {
+        round_trip().await;
         let mut t = self.lock();
         match t.clients.get_mut(&as_read.client_id) {
             Some(stored) if stored == as_read && next.client_id == as_read.client_id => {
@@ -214,6 +241,7 @@ impl ClientAdmin for MemoryStore {
     }
 
     async fn delete_disabled_client(&self, client_id: &str) -> StoreResult<bool> {
+        round_trip().await;
         let mut t = self.lock();
         match t.clients.get(client_id) {
             Some(c) if c.disabled => {
@@ -225,6 +253,7 @@ impl ClientAdmin for MemoryStore {
     }
 
     async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
+        round_trip().await;
         let mut revoked = 0;
         for tok in self.lock().tokens.values_mut() {
             if tok.client_id == client_id && tok.is_live(now) {

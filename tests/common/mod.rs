@@ -333,15 +333,32 @@ pub fn authorizer_event(authorization: Option<&str>) -> Value {
     })
 }
 
+/// The system clock in epoch milliseconds, made strictly increasing: two reads never give
+/// the same millisecond. The service treats a use that began in the very millisecond its
+/// token's rotation was answered as a race (it cannot tell which came first); against the
+/// in-memory store a whole flow fits in one millisecond, so tests that mean "after" use
+/// this clock to make it so.
+pub fn test_clock_ms() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.load(Ordering::SeqCst);
+    loop {
+        let next = system_clock_ms().max(last + 1);
+        match LAST.compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// The token function's handler over `store`, as the tests run it: `TEST_POLICY`, the
-/// system clock, no configured public URL.
+/// test clock, no configured public URL.
 pub fn test_app<'a, S>(store: &'a S, rng: &'a SystemRandom) -> App<'a, S> {
     App {
         issuer: Issuer {
             store,
             policy: &TEST_POLICY,
             rng,
-            clock: system_clock_ms,
+            clock: test_clock_ms,
         },
         public_url: None,
     }

@@ -1,31 +1,28 @@
-//! The refresh_token grant (PROTOCOL §6) against moto: rotation, reuse detection, races,
-//! and tokens whose item outlives their `expires_at`.
+//! The refresh_token grant (PROTOCOL §6): rotation, reuse detection, races, the reuse
+//! grace, and tokens whose item outlives their `expires_at`.
 
-mod common;
-
-use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
+use super::{FlowStore, TokenNumber};
+use crate::common::*;
 use oauth_token_service::authorizer;
 use oauth_token_service::http::App;
-use oauth_token_service::oauth::{IssuePolicy, Issuer, system_clock_ms, token};
-use oauth_token_service::store::dynamodb::DynamoStore;
-use oauth_token_service::store::{GetFamily, GetToken, TokenRecord};
+use oauth_token_service::oauth::{GrantType, TokenRecord};
+use oauth_token_service::oauth::{IssuePolicy, Issuer, token};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-struct Fixture {
-    store: DynamoStore,
+struct Fixture<S> {
+    store: S,
     secret: String,
 }
 
-impl Fixture {
+impl<S: FlowStore> Fixture<S> {
     async fn new() -> Self {
         let secret = new_secret();
-        let store = fresh_store().await;
+        let store = S::fresh().await;
         for id in ["app", "other"] {
             let c = client_with_secret(id, &secret, &["read", "write"]);
-            store.put_client(&c, true).await.unwrap();
+            store.seed_client(&c, true).await;
         }
         Fixture { store, secret }
     }
@@ -41,7 +38,7 @@ impl Fixture {
                 store: &self.store,
                 policy,
                 rng: &rng,
-                clock: system_clock_ms,
+                clock: test_clock_ms,
             },
             public_url: None,
         };
@@ -136,9 +133,8 @@ fn tok<'a>(a: &'a Answer, key: &str) -> &'a str {
     a.body[key].as_str().expect(key)
 }
 
-#[tokio::test]
-async fn a_refresh_rotates_both_tokens_and_consumes_the_old_one() {
-    let f = Fixture::new().await;
+pub async fn a_refresh_rotates_both_tokens_and_consumes_the_old_one<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read write").await;
     let second = f.refresh(tok(&first, "refresh_token")).await;
     assert_eq!(second.status, 200, "{}", second.body);
@@ -156,9 +152,8 @@ async fn a_refresh_rotates_both_tokens_and_consumes_the_old_one() {
     assert!(f.record(tok(&first, "access_token")).await.is_live(now()));
 }
 
-#[tokio::test]
-async fn reuse_of_a_consumed_refresh_token_revokes_its_family() {
-    let f = Fixture::new().await;
+pub async fn reuse_of_a_consumed_refresh_token_revokes_its_family<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let second = f.refresh(tok(&first, "refresh_token")).await;
     assert_eq!(second.status, 200);
@@ -188,9 +183,8 @@ async fn reuse_of_a_consumed_refresh_token_revokes_its_family() {
     );
 }
 
-#[tokio::test]
-async fn another_clients_refresh_token_is_invalid_and_revokes_nothing() {
-    let f = Fixture::new().await;
+pub async fn another_clients_refresh_token_is_invalid_and_revokes_nothing<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     f.refresh_as("other", tok(&first, "refresh_token"), None)
         .await
@@ -207,9 +201,8 @@ async fn another_clients_refresh_token_is_invalid_and_revokes_nothing() {
     assert!(!second_access.revoked);
 }
 
-#[tokio::test]
-async fn an_access_token_is_not_a_refresh_token() {
-    let f = Fixture::new().await;
+pub async fn an_access_token_is_not_a_refresh_token<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     f.refresh(tok(&first, "access_token")).await.assert_error(
         400,
@@ -218,22 +211,14 @@ async fn an_access_token_is_not_a_refresh_token() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_refresh_token_whose_item_remains_is_invalid() {
-    let f = Fixture::new().await;
+pub async fn an_expired_refresh_token_whose_item_remains_is_invalid<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let hash = token::hash(tok(&first, "refresh_token"));
     // TTL deletes late (moto never): the item is there, its expires_at is past.
-    raw_dynamodb()
-        .await
-        .update_item()
-        .table_name(f.store.tokens_table())
-        .key("token_hash", AttributeValue::S(hash))
-        .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::N((now() - 1).to_string()))
-        .send()
-        .await
-        .unwrap();
+    f.store
+        .set_token_number(&hash, TokenNumber::ExpiresAt, Some(now() - 1))
+        .await;
     f.refresh(tok(&first, "refresh_token")).await.assert_error(
         400,
         "invalid_refresh",
@@ -241,11 +226,9 @@ async fn an_expired_refresh_token_whose_item_remains_is_invalid() {
     );
 }
 
-#[tokio::test]
-async fn a_revoked_refresh_token_is_invalid() {
-    let f = Fixture::new().await;
+pub async fn a_revoked_refresh_token_is_invalid<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
-    use oauth_token_service::store::Revoke;
     f.store
         .revoke_token(&token::hash(tok(&first, "refresh_token")))
         .await
@@ -257,9 +240,8 @@ async fn a_revoked_refresh_token_is_invalid() {
     );
 }
 
-#[tokio::test]
-async fn a_requested_scope_must_be_within_the_original_grant() {
-    let f = Fixture::new().await;
+pub async fn a_requested_scope_must_be_within_the_original_grant<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let rt = tok(&first, "refresh_token");
     f.refresh_as("app", rt, Some("read write"))
@@ -272,9 +254,8 @@ async fn a_requested_scope_must_be_within_the_original_grant() {
     assert_eq!(narrowed.body["scope"], "read");
 }
 
-#[tokio::test]
-async fn of_twenty_concurrent_refreshes_exactly_one_succeeds_and_none_revokes() {
-    let f = Fixture::new().await;
+pub async fn of_twenty_concurrent_refreshes_exactly_one_succeeds_and_none_revokes<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let rt = tok(&first, "refresh_token").to_owned();
     let answers = futures_join_all((0..20).map(|_| f.refresh(&rt))).await;
@@ -318,14 +299,15 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     out.into_iter().map(|o| o.expect("ready")).collect()
 }
 
-#[tokio::test]
-async fn an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revocation() {
+pub async fn an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revocation<
+    S: FlowStore,
+>() {
     // The attacker holds a stolen refresh token and rotates it in a tight loop; the
     // legitimate client presents the original, which the attacker's first rotation
     // consumed. From the moment that presentation is answered, no rotation succeeds and no
     // token the attacker obtained is accepted anywhere, including those its rotations
     // wrote while the revocation ran.
-    let f = Fixture::new().await;
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let original = tok(&first, "refresh_token").to_owned();
     let rotations = AtomicUsize::new(0);
@@ -400,11 +382,10 @@ async fn an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revocation
     assert!(f.store.get_family(&family).await.unwrap().unwrap().revoked);
 }
 
-#[tokio::test]
-async fn a_replay_right_after_the_rotation_answered_is_reuse() {
+pub async fn a_replay_right_after_the_rotation_answered_is_reuse<S: FlowStore>() {
     // The rotation's answer time is recorded before the answer: a use that begins after
     // it is no race, however soon.
-    let f = Fixture::new().await;
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let second = f.refresh(tok(&first, "refresh_token")).await;
     assert_eq!(second.status, 200);
@@ -419,28 +400,22 @@ async fn a_replay_right_after_the_rotation_answered_is_reuse() {
     assert!(f.record(tok(&second, "refresh_token")).await.revoked);
 }
 
-#[tokio::test]
-async fn a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_race() {
+pub async fn a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_race<
+    S: FlowStore,
+>() {
     // As the stored state shows it to a use that began while the rotation was still on its
     // way back: consumed, not yet answered, the rotating request's deadline ahead.
-    let f = Fixture::new().await;
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read").await;
     let second = f.refresh(tok(&first, "refresh_token")).await;
     assert_eq!(second.status, 200);
     let hash = token::hash(tok(&first, "refresh_token"));
-    raw_dynamodb()
-        .await
-        .update_item()
-        .table_name(f.store.tokens_table())
-        .key("token_hash", AttributeValue::S(hash))
-        .update_expression("REMOVE answered_at_ms SET answer_by_ms = :later")
-        .expression_attribute_values(
-            ":later",
-            AttributeValue::N((now() * 1000 + 60_000).to_string()),
-        )
-        .send()
-        .await
-        .unwrap();
+    f.store
+        .set_token_number(&hash, TokenNumber::AnsweredAtMs, None)
+        .await;
+    f.store
+        .set_token_number(&hash, TokenNumber::AnswerByMs, Some(now() * 1000 + 60_000))
+        .await;
     f.refresh(tok(&first, "refresh_token")).await.assert_error(
         400,
         "invalid_refresh",
@@ -459,25 +434,22 @@ fn with_grace(seconds: u64) -> IssuePolicy {
 }
 
 /// Moves a consumed refresh token's consumption and answer `by_ms` into the past.
-async fn age_consumption(f: &Fixture, refresh_token: &str, by_ms: u64) {
+async fn age_consumption<S: FlowStore>(f: &Fixture<S>, refresh_token: &str, by_ms: u64) {
     let old = f.record(refresh_token).await;
     let (used, answered) = (old.used_at_ms.unwrap(), old.answered_at_ms.unwrap());
-    raw_dynamodb()
-        .await
-        .update_item()
-        .table_name(f.store.tokens_table())
-        .key("token_hash", AttributeValue::S(old.token_hash))
-        .update_expression("SET used_at_ms = :u, answered_at_ms = :a")
-        .expression_attribute_values(":u", AttributeValue::N((used - by_ms).to_string()))
-        .expression_attribute_values(":a", AttributeValue::N((answered - by_ms).to_string()))
-        .send()
-        .await
-        .unwrap();
+    let hash = &old.token_hash;
+    f.store
+        .set_token_number(hash, TokenNumber::UsedAtMs, Some(used - by_ms))
+        .await;
+    f.store
+        .set_token_number(hash, TokenNumber::AnsweredAtMs, Some(answered - by_ms))
+        .await;
 }
 
-#[tokio::test]
-async fn within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_revoked() {
-    let f = Fixture::new().await;
+pub async fn within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_revoked<
+    S: FlowStore,
+>() {
+    let f = Fixture::<S>::new().await;
     let policy = with_grace(30);
     let first = f.issue("read").await;
     let rt = tok(&first, "refresh_token").to_owned();
@@ -510,9 +482,8 @@ async fn within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_r
     assert_eq!(next.status, 200, "{}", next.body);
 }
 
-#[tokio::test]
-async fn after_the_reuse_grace_a_re_presented_token_revokes_its_family() {
-    let f = Fixture::new().await;
+pub async fn after_the_reuse_grace_a_re_presented_token_revokes_its_family<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let policy = with_grace(30);
     let first = f.issue("read").await;
     let rt = tok(&first, "refresh_token").to_owned();
@@ -529,9 +500,8 @@ async fn after_the_reuse_grace_a_re_presented_token_revokes_its_family() {
         .assert_error(400, "invalid_refresh", INVALID_REFRESH);
 }
 
-#[tokio::test]
-async fn the_reuse_grace_does_not_apply_to_another_client_or_a_revoked_family() {
-    let f = Fixture::new().await;
+pub async fn the_reuse_grace_does_not_apply_to_another_client_or_a_revoked_family<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let policy = with_grace(30);
     let first = f.issue("read").await;
     let rt = tok(&first, "refresh_token").to_owned();
@@ -553,26 +523,24 @@ async fn the_reuse_grace_does_not_apply_to_another_client_or_a_revoked_family() 
     assert!(!f.accepted(tok(&second, "access_token")).await);
 }
 
-#[tokio::test]
-async fn a_refresh_without_scope_drops_scopes_the_client_no_longer_has() {
-    let f = Fixture::new().await;
+pub async fn a_refresh_without_scope_drops_scopes_the_client_no_longer_has<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let first = f.issue("read write").await;
     // The operator takes `write` away.
     let mut c = client_with_secret("app", &f.secret, &["read"]);
     c.updated_at += 1;
-    f.store.put_client(&c, false).await.unwrap();
+    f.store.seed_client(&c, false).await;
     let second = f.refresh(tok(&first, "refresh_token")).await;
     assert_eq!(second.status, 200, "{}", second.body);
     assert_eq!(second.body["scope"], "read");
     assert_eq!(f.record(tok(&second, "access_token")).await.scope, ["read"]);
 }
 
-#[tokio::test]
-async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
-    let f = Fixture::new().await;
+pub async fn a_client_without_the_refresh_grant_gets_no_refresh_token<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let mut c = client_with_secret("cc-only", &f.secret, &["read"]);
-    c.grants = vec![oauth_token_service::store::GrantType::ClientCredentials];
-    f.store.put_client(&c, true).await.unwrap();
+    c.grants = vec![GrantType::ClientCredentials];
+    f.store.seed_client(&c, true).await;
     let a = f
         .call(form_post(
             "grant_type=client_credentials",
@@ -581,14 +549,16 @@ async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.get("refresh_token").is_none(), "{}", a.body);
+    // serde_json's map is sorted: the keys, whatever their order on the wire.
+    let keys: Vec<&String> = a.body.as_object().unwrap().keys().collect();
     assert_eq!(
-        a.body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        keys,
         [
             "access_token",
-            "token_type",
             "expires",
             "expires_in",
-            "scope"
+            "scope",
+            "token_type"
         ]
     );
 }

@@ -1,28 +1,24 @@
-//! Revocation (RFC 7009), introspection (RFC 7662) and metadata (RFC 8414), PROTOCOL §9,
-//! against moto.
+//! Revocation (RFC 7009), introspection (RFC 7662) and metadata (RFC 8414), PROTOCOL §9.
 
-mod common;
-
-use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
+use super::{FlowStore, TokenNumber};
+use crate::common::*;
 use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
-use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::oauth::{Issuer, token};
 use serde_json::{Value, json};
 
-struct Fixture {
-    store: DynamoStore,
+struct Fixture<S> {
+    store: S,
     secret: String,
 }
 
-impl Fixture {
+impl<S: FlowStore> Fixture<S> {
     async fn new() -> Self {
         let secret = new_secret();
-        let store = fresh_store().await;
+        let store = S::fresh().await;
         for id in ["app", "other", "api"] {
             let mut c = client_with_secret(id, &secret, &["read"]);
             c.resource_server = id == "api";
-            store.put_client(&c, true).await.unwrap();
+            store.seed_client(&c, true).await;
         }
         Fixture { store, secret }
     }
@@ -34,7 +30,7 @@ impl Fixture {
                 store: &self.store,
                 policy: &TEST_POLICY,
                 rng: &rng,
-                clock: system_clock_ms,
+                clock: test_clock_ms,
             },
             public_url,
         };
@@ -87,9 +83,8 @@ impl Fixture {
     }
 }
 
-#[tokio::test]
-async fn introspection_of_a_live_access_token_gives_its_facts() {
-    let f = Fixture::new().await;
+pub async fn introspection_of_a_live_access_token_gives_its_facts<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let (access, refresh) = f.issue("app").await;
     let a = f.introspect("app", &access).await;
     assert_eq!(a.body["active"], true);
@@ -103,9 +98,8 @@ async fn introspection_of_a_live_access_token_gives_its_facts() {
     assert_eq!(r.body["token_type"], "refresh_token");
 }
 
-#[tokio::test]
-async fn introspection_is_inactive_for_unknown_and_other_clients_tokens() {
-    let f = Fixture::new().await;
+pub async fn introspection_is_inactive_for_unknown_and_other_clients_tokens<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let (access, _) = f.issue("app").await;
     let a = f.introspect("other", &access).await;
     assert_eq!(a.body, json!({"active": false}));
@@ -113,35 +107,31 @@ async fn introspection_is_inactive_for_unknown_and_other_clients_tokens() {
     assert_eq!(a.body, json!({"active": false}));
 }
 
-#[tokio::test]
-async fn a_resource_server_may_introspect_every_clients_tokens() {
-    let f = Fixture::new().await;
+pub async fn a_resource_server_may_introspect_every_clients_tokens<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let (access, _) = f.issue("app").await;
     let a = f.introspect("api", &access).await;
     assert_eq!(a.body["active"], true);
     assert_eq!(a.body["client_id"], "app");
 }
 
-#[tokio::test]
-async fn an_expired_token_whose_item_remains_is_inactive() {
-    let f = Fixture::new().await;
+pub async fn an_expired_token_whose_item_remains_is_inactive<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let (access, _) = f.issue("app").await;
-    raw_dynamodb()
-        .await
-        .update_item()
-        .table_name(f.store.tokens_table())
-        .key("token_hash", AttributeValue::S(token::hash(&access)))
-        .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::N((now() - 1).to_string()))
-        .send()
-        .await
-        .unwrap();
+    f.store
+        .set_token_number(
+            &token::hash(&access),
+            TokenNumber::ExpiresAt,
+            Some(now() - 1),
+        )
+        .await;
     assert!(!f.active("app", &access).await);
 }
 
-#[tokio::test]
-async fn revoking_an_access_token_makes_it_inactive_and_leaves_the_refresh_token() {
-    let f = Fixture::new().await;
+pub async fn revoking_an_access_token_makes_it_inactive_and_leaves_the_refresh_token<
+    S: FlowStore,
+>() {
+    let f = Fixture::<S>::new().await;
     let (access, refresh) = f.issue("app").await;
     let a = f.revoke("app", &access).await;
     assert_eq!(a.status, 200);
@@ -150,9 +140,8 @@ async fn revoking_an_access_token_makes_it_inactive_and_leaves_the_refresh_token
     assert!(f.active("app", &refresh).await);
 }
 
-#[tokio::test]
-async fn revoking_a_refresh_token_revokes_its_family() {
-    let f = Fixture::new().await;
+pub async fn revoking_a_refresh_token_revokes_its_family<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let (access, refresh) = f.issue("app").await;
     assert_eq!(f.revoke("app", &refresh).await.status, 200);
     assert!(!f.active("app", &refresh).await);
@@ -167,18 +156,18 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     a.assert_error(400, "invalid_refresh", INVALID_REFRESH);
 }
 
-#[tokio::test]
-async fn revoking_unknown_or_other_clients_tokens_answers_200_and_changes_nothing() {
-    let f = Fixture::new().await;
+pub async fn revoking_unknown_or_other_clients_tokens_answers_200_and_changes_nothing<
+    S: FlowStore,
+>() {
+    let f = Fixture::<S>::new().await;
     let (access, _) = f.issue("app").await;
     assert_eq!(f.revoke("other", &access).await.status, 200);
     assert!(f.active("app", &access).await);
     assert_eq!(f.revoke("app", "no-such-token").await.status, 200);
 }
 
-#[tokio::test]
-async fn revoke_and_introspect_authenticate_the_client_and_need_a_token() {
-    let f = Fixture::new().await;
+pub async fn revoke_and_introspect_authenticate_the_client_and_need_a_token<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     for path in ["/oauth/revoke", "/oauth/introspect"] {
         let wrong = v2_event(
             "POST",
@@ -210,9 +199,8 @@ async fn revoke_and_introspect_authenticate_the_client_and_need_a_token() {
     }
 }
 
-#[tokio::test]
-async fn metadata_describes_the_service_as_it_is() {
-    let f = Fixture::new().await;
+pub async fn metadata_describes_the_service_as_it_is<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let e = v2_event(
         "GET",
         "/.well-known/oauth-authorization-server",
@@ -262,9 +250,8 @@ async fn metadata_describes_the_service_as_it_is() {
     assert_eq!(a.header("Allow"), Some("GET"));
 }
 
-#[tokio::test]
-async fn unknown_paths_answer_404_in_json_with_no_store() {
-    let f = Fixture::new().await;
+pub async fn unknown_paths_answer_404_in_json_with_no_store<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
     let a = f
         .call_with(v2_event("POST", "/nothing-here", &[], None, false), None)
         .await;

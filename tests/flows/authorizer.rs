@@ -1,26 +1,20 @@
-//! The HTTP API Lambda authorizer (PROTOCOL §9.4) against moto: only a live access token is
-//! authorized, and any failure denies.
+//! The HTTP API Lambda authorizer (PROTOCOL §9.4): only a live access token is authorized.
+//! (A storage failure denies: `tests/faults.rs`.)
 
-mod common;
-
-use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
+use super::{FlowStore, TokenNumber};
+use crate::common::*;
 use oauth_token_service::authorizer::{Verdict, authorize};
 use oauth_token_service::oauth::token;
-use oauth_token_service::store::Revoke;
-use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
-use std::time::Duration;
 
-async fn issued(store: &DynamoStore) -> (String, String) {
+async fn issued<S: FlowStore>(store: &S) -> (String, String) {
     let secret = new_secret();
     store
-        .put_client(
+        .seed_client(
             &client_with_secret("app", &secret, &["read", "write"]),
             true,
         )
-        .await
-        .unwrap();
+        .await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(store, &rng);
     let a = Answer::from_event(
@@ -37,13 +31,12 @@ async fn issued(store: &DynamoStore) -> (String, String) {
     )
 }
 
-async fn check(store: &DynamoStore, authorization: Option<&str>) -> (Value, Verdict) {
+async fn check<S: FlowStore>(store: &S, authorization: Option<&str>) -> (Value, Verdict) {
     authorize(store, &authorizer_event(authorization), now()).await
 }
 
-#[tokio::test]
-async fn a_live_access_token_is_authorized_with_its_client_and_scope() {
-    let store = fresh_store().await;
+pub async fn a_live_access_token_is_authorized_with_its_client_and_scope<S: FlowStore>() {
+    let store = S::fresh().await;
     let (access, _) = issued(&store).await;
     for header in [
         format!("Bearer {access}"),
@@ -59,37 +52,31 @@ async fn a_live_access_token_is_authorized_with_its_client_and_scope() {
     }
 }
 
-#[tokio::test]
-async fn a_refresh_token_is_not_authorized() {
-    let store = fresh_store().await;
+pub async fn a_refresh_token_is_not_authorized<S: FlowStore>() {
+    let store = S::fresh().await;
     let (_, refresh) = issued(&store).await;
     let (response, verdict) = check(&store, Some(&format!("Bearer {refresh}"))).await;
     assert_eq!(response, json!({"isAuthorized": false}));
     assert_eq!(verdict, Verdict::NotAnAccessToken);
 }
 
-#[tokio::test]
-async fn an_expired_access_token_whose_item_remains_is_not_authorized() {
-    let store = fresh_store().await;
+pub async fn an_expired_access_token_whose_item_remains_is_not_authorized<S: FlowStore>() {
+    let store = S::fresh().await;
     let (access, _) = issued(&store).await;
-    raw_dynamodb()
-        .await
-        .update_item()
-        .table_name(store.tokens_table())
-        .key("token_hash", AttributeValue::S(token::hash(&access)))
-        .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::N((now() - 1).to_string()))
-        .send()
-        .await
-        .unwrap();
+    store
+        .set_token_number(
+            &token::hash(&access),
+            TokenNumber::ExpiresAt,
+            Some(now() - 1),
+        )
+        .await;
     let (response, verdict) = check(&store, Some(&format!("Bearer {access}"))).await;
     assert_eq!(response, json!({"isAuthorized": false}));
     assert_eq!(verdict, Verdict::Expired);
 }
 
-#[tokio::test]
-async fn a_revoked_access_token_is_not_authorized() {
-    let store = fresh_store().await;
+pub async fn a_revoked_access_token_is_not_authorized<S: FlowStore>() {
+    let store = S::fresh().await;
     let (access, _) = issued(&store).await;
     store.revoke_token(&token::hash(&access)).await.unwrap();
     let (response, verdict) = check(&store, Some(&format!("Bearer {access}"))).await;
@@ -97,9 +84,8 @@ async fn a_revoked_access_token_is_not_authorized() {
     assert_eq!(verdict, Verdict::Revoked);
 }
 
-#[tokio::test]
-async fn malformed_missing_and_unknown_tokens_are_not_authorized() {
-    let store = fresh_store().await;
+pub async fn malformed_missing_and_unknown_tokens_are_not_authorized<S: FlowStore>() {
+    let store = S::fresh().await;
     issued(&store).await;
     for (header, expected) in [
         (Some("Basic YXBwOnNlY3JldA=="), Verdict::Malformed),
@@ -118,30 +104,8 @@ async fn malformed_missing_and_unknown_tokens_are_not_authorized() {
     }
 }
 
-#[tokio::test]
-async fn a_dynamodb_outage_denies() {
-    let client = sdk_client(
-        &format!("http://127.0.0.1:{}", free_port()),
-        Duration::from_millis(1500),
-    )
-    .await;
-    let store = DynamoStore::new(client, "oauth-clients", "oauth-tokens");
-    let (response, verdict) = tokio::time::timeout(
-        Duration::from_secs(20),
-        check(
-            &store,
-            Some("Bearer 0123456789abcdefghij0123456789ABCDEFGHIJ"),
-        ),
-    )
-    .await
-    .expect("answers");
-    assert_eq!(response, json!({"isAuthorized": false}));
-    assert_eq!(verdict, Verdict::StorageFailed);
-}
-
-#[tokio::test]
-async fn whoami_answers_from_the_authorizers_context() {
-    let store = fresh_store().await;
+pub async fn whoami_answers_from_the_authorizers_context<S: FlowStore>() {
+    let store = S::fresh().await;
     let (access, _) = issued(&store).await;
     let (response, _) = check(&store, Some(&format!("Bearer {access}"))).await;
     let rng = ring::rand::SystemRandom::new();

@@ -1,0 +1,145 @@
+//! The flow tests, written once over any store and run twice: on the in-memory store
+//! (`tests/flows_memory.rs`, plain `cargo test`, no DynamoDB) and on DynamoDB through moto
+//! (`tests/flows_dynamodb.rs`). A flow is `pub async fn name<S: FlowStore>()`; the
+//! `all_flows!` list below turns each into a test for a given store, and a flow left out
+//! of it is dead code, which the lint refuses.
+
+pub mod authorizer;
+pub mod lifecycle;
+pub mod refresh;
+
+use crate::common::*;
+use aws_sdk_dynamodb::types::AttributeValue;
+use oauth_token_service::oauth::ClientRecord;
+use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::store::memory::MemoryStore;
+use oauth_token_service::store::{ClientAdmin, GetFamily, GetToken, GrantStore};
+
+/// A numeric attribute of a stored token, to change behind the service's back.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenNumber {
+    ExpiresAt,
+    UsedAtMs,
+    AnsweredAtMs,
+    AnswerByMs,
+}
+
+/// What a flow needs of a store beside what the service uses: a fresh one, clients in
+/// it, and a way to age a token.
+pub trait FlowStore: GrantStore + GetToken + GetFamily + ClientAdmin + Sized {
+    async fn fresh() -> Self;
+    /// Stores a client whole; `must_be_new` refuses to replace one.
+    async fn seed_client(&self, client: &ClientRecord, must_be_new: bool);
+    /// Sets (or with `None` removes) a number on a stored token.
+    async fn set_token_number(&self, token_hash: &str, field: TokenNumber, value: Option<u64>);
+}
+
+impl FlowStore for MemoryStore {
+    async fn fresh() -> Self {
+        MemoryStore::new()
+    }
+
+    async fn seed_client(&self, client: &ClientRecord, must_be_new: bool) {
+        if must_be_new {
+            assert!(self.create_client(client).await.unwrap(), "client id taken");
+        } else {
+            self.put_client(client.clone());
+        }
+    }
+
+    async fn set_token_number(&self, token_hash: &str, field: TokenNumber, value: Option<u64>) {
+        self.update_token(token_hash, |t| match field {
+            TokenNumber::ExpiresAt => t.expires_at = value.unwrap_or(0),
+            TokenNumber::UsedAtMs => t.used_at_ms = value,
+            TokenNumber::AnsweredAtMs => t.answered_at_ms = value,
+            TokenNumber::AnswerByMs => t.answer_by_ms = value,
+        });
+    }
+}
+
+impl FlowStore for DynamoStore {
+    async fn fresh() -> Self {
+        fresh_store().await
+    }
+
+    async fn seed_client(&self, client: &ClientRecord, must_be_new: bool) {
+        assert!(
+            self.put_client(client, must_be_new).await.unwrap(),
+            "client id taken"
+        );
+    }
+
+    async fn set_token_number(&self, token_hash: &str, field: TokenNumber, value: Option<u64>) {
+        let name = match field {
+            TokenNumber::ExpiresAt => "expires_at",
+            TokenNumber::UsedAtMs => "used_at_ms",
+            TokenNumber::AnsweredAtMs => "answered_at_ms",
+            TokenNumber::AnswerByMs => "answer_by_ms",
+        };
+        let request = raw_dynamodb()
+            .await
+            .update_item()
+            .table_name(self.tokens_table())
+            .key("token_hash", AttributeValue::S(token_hash.to_owned()))
+            .expression_attribute_names("#n", name);
+        let request = match value {
+            Some(v) => request
+                .update_expression("SET #n = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+            None => request.update_expression("REMOVE #n"),
+        };
+        request.send().await.unwrap();
+    }
+}
+
+/// One test per flow for the store type given.
+macro_rules! flow_tests {
+    ($store:ty; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                flows::$module::$name::<$store>().await
+            }
+        )*
+    };
+}
+
+/// Every flow, as tests on the store type given.
+macro_rules! all_flows {
+    ($store:ty) => {
+        flow_tests!($store;
+            refresh::a_refresh_rotates_both_tokens_and_consumes_the_old_one,
+            refresh::reuse_of_a_consumed_refresh_token_revokes_its_family,
+            refresh::another_clients_refresh_token_is_invalid_and_revokes_nothing,
+            refresh::an_access_token_is_not_a_refresh_token,
+            refresh::an_expired_refresh_token_whose_item_remains_is_invalid,
+            refresh::a_revoked_refresh_token_is_invalid,
+            refresh::a_requested_scope_must_be_within_the_original_grant,
+            refresh::of_twenty_concurrent_refreshes_exactly_one_succeeds_and_none_revokes,
+            refresh::an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revocation,
+            refresh::a_replay_right_after_the_rotation_answered_is_reuse,
+            refresh::a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_race,
+            refresh::within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_revoked,
+            refresh::after_the_reuse_grace_a_re_presented_token_revokes_its_family,
+            refresh::the_reuse_grace_does_not_apply_to_another_client_or_a_revoked_family,
+            refresh::a_refresh_without_scope_drops_scopes_the_client_no_longer_has,
+            refresh::a_client_without_the_refresh_grant_gets_no_refresh_token,
+            lifecycle::introspection_of_a_live_access_token_gives_its_facts,
+            lifecycle::introspection_is_inactive_for_unknown_and_other_clients_tokens,
+            lifecycle::a_resource_server_may_introspect_every_clients_tokens,
+            lifecycle::an_expired_token_whose_item_remains_is_inactive,
+            lifecycle::revoking_an_access_token_makes_it_inactive_and_leaves_the_refresh_token,
+            lifecycle::revoking_a_refresh_token_revokes_its_family,
+            lifecycle::revoking_unknown_or_other_clients_tokens_answers_200_and_changes_nothing,
+            lifecycle::revoke_and_introspect_authenticate_the_client_and_need_a_token,
+            lifecycle::metadata_describes_the_service_as_it_is,
+            lifecycle::unknown_paths_answer_404_in_json_with_no_store,
+            authorizer::a_live_access_token_is_authorized_with_its_client_and_scope,
+            authorizer::a_refresh_token_is_not_authorized,
+            authorizer::an_expired_access_token_whose_item_remains_is_not_authorized,
+            authorizer::a_revoked_access_token_is_not_authorized,
+            authorizer::malformed_missing_and_unknown_tokens_are_not_authorized,
+            authorizer::whoami_answers_from_the_authorizers_context
+        );
+    };
+}
