@@ -253,7 +253,7 @@ impl<S: GrantStore> App<'_, S> {
 
     /// As [`handle_event`](Self::handle_event), answering `temporarily_unavailable` when the
     /// request is not done within `budget`: the function must answer before its own timeout,
-    /// which API Gateway would turn into an undocumented 5xx (CONTRACT §7). Each DynamoDB
+    /// which API Gateway would turn into an undocumented 5xx (PROTOCOL §7.3). Each DynamoDB
     /// operation has its own timeout; this bounds a request that makes many (revoking a
     /// large family, say).
     pub async fn handle_event_within(&self, event: &Value, budget: Option<Duration>) -> Value {
@@ -284,7 +284,7 @@ impl<S: GrantStore> App<'_, S> {
         let (route, prefix) = Route::of(&request.path);
         // Every line logged while the request is handled (a storage failure's detail, a
         // refresh token's reuse, this request's own line) carries its request id, and the
-        // grant and client id once the protocol has read them (CONTRACT §7).
+        // grant and client id once the protocol has read them (PROTOCOL §8.4).
         let span = tracing::info_span!(
             "request",
             request_id = %request.request_id,

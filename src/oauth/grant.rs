@@ -1,5 +1,5 @@
 //! The token endpoint's grants, `client_credentials` and `refresh_token`, with the checks in
-//! CONTRACT §3's order: the first failure is the answer.
+//! PROTOCOL §3's order (docs/PROTOCOL.md): the first failure is the answer.
 
 use super::client_auth::Offered;
 use super::error::OAuthError;
@@ -11,7 +11,7 @@ use crate::store::{
 use ring::rand::SystemRandom;
 use serde::Serialize;
 
-/// Deployment-wide issuing rules (CONTRACT §5).
+/// Deployment-wide issuing rules (PROTOCOL §5.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuePolicy {
     pub access_ttl: u64,
