@@ -5,25 +5,21 @@
 //! included: `500 server_error` with no detail), it comes within the SDK timeouts, and the
 //! same function instance then serves a normal request.
 //!
-//! The fake speaks just enough HTTP/1.1: it reads each request and, by its current mode,
-//! answers with a DynamoDB error, never answers, closes the connection, or forwards the
-//! request to moto (so that the same SDK client, endpoint and `App` work again afterwards).
+//! The fake (`common::fake_dynamodb`) reads each request and, by its current mode, answers
+//! with a DynamoDB error, never answers, closes the connection, or forwards the request to
+//! moto (so that the same SDK client, endpoint and `App` work again afterwards).
 
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
 use oauth_token_service::http::App;
-use oauth_token_service::oauth::{Issuer, system_clock_ms, token};
+use oauth_token_service::oauth::token;
 use oauth_token_service::store::GetToken;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 /// The service's default DynamoDB timeout (`DYNAMODB_TIMEOUT_MS`), retries included.
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -31,339 +27,6 @@ const TIMEOUT: Duration = Duration::from_millis(1500);
 /// A hang guard: no request here makes more than two DynamoDB calls, each bounded by
 /// `TIMEOUT`, so an answer later than this means a call was not bounded.
 const HANG_GUARD: Duration = Duration::from_millis(4500);
-
-// ---------------------------------------------------------------------------------------
-// A fake DynamoDB endpoint
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    /// Reads the request and never answers (until the client goes away).
-    Hang,
-    /// Answers (from moto) only after this long.
-    Slow(Duration),
-    /// Reads the request and closes the connection without a word.
-    Close,
-    /// A DynamoDB error: HTTP status and error type.
-    Error(u16, &'static str),
-    /// A `TransactionCanceledException` whose first item was cancelled for this reason.
-    Canceled(&'static str),
-    /// Forwards the request to moto (so it is applied) and drops the answer, closing the
-    /// connection: a write that happened though its caller never heard of it.
-    ApplyThenClose,
-    /// Forwards the request to moto (so it is applied) and holds the answer this long
-    /// before sending it: a commit whose answer is slow on its way back.
-    AnswerLate(Duration),
-    /// Forwards the request to moto (so it is applied) and never answers: a commit whose
-    /// answer is lost, and every retry's with it.
-    ApplyThenHang,
-    /// No fault: forwards to moto.
-    Proxy,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Mode {
-    fault: Fault,
-    /// Only requests for this operation (`X-Amz-Target: DynamoDB_20120810.<op>`) meet the
-    /// fault; the others go to moto. `None`: all of them.
-    only: Option<&'static str>,
-    /// How many more requests meet the fault before it turns into `Proxy`; `None`: all.
-    times: Option<usize>,
-}
-
-struct FakeDynamo {
-    addr: SocketAddr,
-    mode: Arc<Mutex<Mode>>,
-    /// Requests that met the fault.
-    faulted: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeDynamo {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl FakeDynamo {
-    async fn start(fault: Fault, only: Option<&'static str>) -> Self {
-        Self::start_on(0, fault, only).await
-    }
-
-    async fn start_on(port: u16, fault: Fault, only: Option<&'static str>) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the fake");
-        let addr = listener.local_addr().expect("fake address");
-        let mode = Arc::new(Mutex::new(Mode {
-            fault,
-            only,
-            times: None,
-        }));
-        let faulted = Arc::new(AtomicUsize::new(0));
-        let moto: SocketAddr = moto_endpoint()
-            .trim_start_matches("http://")
-            .parse()
-            .expect("moto address");
-        let (m, f) = (mode.clone(), faulted.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(serve(conn, m.clone(), f.clone(), moto));
-            }
-        });
-        FakeDynamo {
-            addr,
-            mode,
-            faulted,
-            task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn set(&self, fault: Fault, only: Option<&'static str>) {
-        *self.mode.lock().unwrap() = Mode {
-            fault,
-            only,
-            times: None,
-        };
-    }
-
-    /// The fault for the next `times` requests it applies to, then none.
-    fn set_times(&self, fault: Fault, only: Option<&'static str>, times: usize) {
-        *self.mode.lock().unwrap() = Mode {
-            fault,
-            only,
-            times: Some(times),
-        };
-    }
-
-    fn faulted(&self) -> usize {
-        self.faulted.load(Ordering::SeqCst)
-    }
-}
-
-/// One HTTP/1.1 request: its head (request line and headers) and body.
-struct Request {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// Reads one request (Content-Length or chunked body); `None` at end of stream.
-async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Request> {
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    buf.drain(..head_end);
-    let mut req = Request {
-        head,
-        body: Vec::new(),
-    };
-    if req
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let line_end = loop {
-                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
-                buf.extend_from_slice(&chunk[..n]);
-            };
-            let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            while buf.len() < line_end + 2 + size + 2 {
-                let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            req.body
-                .extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
-            buf.drain(..line_end + 2 + size + 2);
-            if size == 0 {
-                return Some(req);
-            }
-        }
-    }
-    let len: usize = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < len {
-        let n = conn.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    req.body = buf.drain(..len).collect();
-    Some(req)
-}
-
-/// Forwards a request to moto on a connection of its own and returns moto's answer, marked
-/// `Connection: close` so that the client does not reuse the connection.
-async fn forward(req: &Request, moto: SocketAddr) -> std::io::Result<Vec<u8>> {
-    let mut upstream = TcpStream::connect(moto).await?;
-    let mut head: Vec<&str> = req
-        .head
-        .trim_end()
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect();
-    head.push("Connection: close");
-    upstream
-        .write_all(format!("{}\r\n\r\n", head.join("\r\n")).as_bytes())
-        .await?;
-    upstream.write_all(&req.body).await?;
-    let mut answer = Vec::new();
-    upstream.read_to_end(&mut answer).await?;
-    let end = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("moto's answer has no head"))?;
-    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
-    let mut lines: Vec<&str> = head
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect();
-    lines.push("Connection: close");
-    let mut out = format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes();
-    out.extend_from_slice(&answer[end + 4..]);
-    Ok(out)
-}
-
-/// A DynamoDB JSON-protocol error answer.
-fn error_answer(status: u16, kind: &str) -> Vec<u8> {
-    let body = json!({
-        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
-        "message": format!("injected {kind}"),
-    });
-    http_answer(status, kind, &body)
-}
-
-/// A transaction cancelled for `reason` on its first item, as DynamoDB reports it.
-fn canceled_answer(reason: &str) -> Vec<u8> {
-    let body = json!({
-        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-        "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{reason}, None, None]"),
-        "CancellationReasons": [
-            {"Code": reason, "Message": "injected"},
-            {"Code": "None"},
-            {"Code": "None"},
-        ],
-    });
-    http_answer(400, "TransactionCanceledException", &body)
-}
-
-fn http_answer(status: u16, kind: &str, body: &Value) -> Vec<u8> {
-    let body = body.to_string();
-    let reason = match status {
-        400 => "Bad Request",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n\
-         x-amzn-ErrorType: {kind}\r\nx-amzn-RequestId: fake-{status}\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-async fn serve(
-    mut conn: TcpStream,
-    mode: Arc<Mutex<Mode>>,
-    faulted: Arc<AtomicUsize>,
-    moto: SocketAddr,
-) {
-    let mut buf = Vec::new();
-    while let Some(req) = read_request(&mut conn, &mut buf).await {
-        let op = req
-            .header("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("")
-            .to_owned();
-        let fault = {
-            let mut mode = mode.lock().unwrap();
-            match (mode.only, mode.times) {
-                (Some(only), _) if only != op => Fault::Proxy,
-                (_, Some(0)) => Fault::Proxy,
-                (_, Some(n)) => {
-                    mode.times = Some(n - 1);
-                    mode.fault
-                }
-                (_, None) => mode.fault,
-            }
-        };
-        if fault != Fault::Proxy {
-            faulted.fetch_add(1, Ordering::SeqCst);
-        }
-        match fault {
-            Fault::Hang => {
-                // Drain until the client gives up and closes.
-                let mut sink = [0u8; 1024];
-                while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
-                return;
-            }
-            Fault::Close => return,
-            Fault::ApplyThenClose => {
-                let _ = forward(&req, moto).await;
-                return;
-            }
-            Fault::AnswerLate(delay) => {
-                if let Ok(answer) = forward(&req, moto).await {
-                    tokio::time::sleep(delay).await;
-                    let _ = conn.write_all(&answer).await;
-                }
-                return;
-            }
-            Fault::ApplyThenHang => {
-                let _ = forward(&req, moto).await;
-                let mut sink = [0u8; 1024];
-                while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
-                return;
-            }
-            Fault::Error(status, kind) => {
-                if conn.write_all(&error_answer(status, kind)).await.is_err() {
-                    return;
-                }
-            }
-            Fault::Canceled(reason) => {
-                if conn.write_all(&canceled_answer(reason)).await.is_err() {
-                    return;
-                }
-            }
-            Fault::Slow(delay) => {
-                tokio::time::sleep(delay).await;
-                if let Ok(answer) = forward(&req, moto).await {
-                    let _ = conn.write_all(&answer).await;
-                }
-                return;
-            }
-            Fault::Proxy => {
-                if let Ok(answer) = forward(&req, moto).await {
-                    let _ = conn.write_all(&answer).await;
-                }
-                return;
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The function under test
@@ -404,6 +67,13 @@ impl Setup {
         json_post(
             &json!({"grant_type": "client_credentials", "client_id": "app", "client_secret": self.secret}),
         )
+    }
+
+    fn refresh_event(&self, refresh_token: &str) -> Value {
+        json_post(&json!({
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "app", "client_secret": self.secret,
+        }))
     }
 
     async fn token_count(&self) -> usize {
@@ -577,10 +247,7 @@ async fn a_refresh_whose_rotation_times_out_consumes_nothing() {
     let (issued, _) = answer(&app, &setup.issue_event()).await;
     assert_issued(&issued);
     let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
-    let event = json_post(&json!({
-        "grant_type": "refresh_token", "refresh_token": refresh,
-        "client_id": "app", "client_secret": setup.secret,
-    }));
+    let event = setup.refresh_event(&refresh);
 
     fake.set(Fault::Hang, Some("TransactWriteItems"));
     let (a, took) = answer(&app, &event).await;
@@ -596,23 +263,6 @@ async fn a_refresh_whose_rotation_times_out_consumes_nothing() {
     assert_ne!(a.body["refresh_token"].as_str(), Some(refresh.as_str()));
 }
 
-/// An `App` over `store` with `policy`.
-fn app_with<'a>(
-    store: &'a DynamoStore,
-    policy: &'a oauth_token_service::oauth::IssuePolicy,
-    rng: &'a ring::rand::SystemRandom,
-) -> App<'a, DynamoStore> {
-    App {
-        issuer: Issuer {
-            store,
-            policy,
-            rng,
-            clock: system_clock_ms,
-        },
-        public_url: None,
-    }
-}
-
 #[tokio::test]
 async fn a_token_write_applied_but_unanswered_is_retried_into_a_success() {
     // The transaction reaches DynamoDB, its answer is lost; the SDK retries it and the
@@ -620,7 +270,7 @@ async fn a_token_write_applied_but_unanswered_is_retried_into_a_success() {
     let setup = Setup::new().await;
     let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = app_with(&store, &TEST_POLICY, &rng);
+    let app = test_app(&store, &rng);
     fake.set_times(Fault::ApplyThenClose, Some("TransactWriteItems"), 1);
     let (a, _) = answer(&app, &setup.issue_event()).await;
     assert_eq!(fake.faulted(), 1);
@@ -638,7 +288,7 @@ async fn a_single_token_write_applied_but_unanswered_is_retried_into_a_success()
         issue_refresh_tokens: false,
         ..TEST_POLICY
     };
-    let app = app_with(&store, &policy, &rng);
+    let app = test_app_with(&store, &policy, &rng);
     fake.set_times(Fault::ApplyThenClose, Some("PutItem"), 1);
     let (a, _) = answer(&app, &setup.issue_event()).await;
     assert_eq!(fake.faulted(), 1);
@@ -653,26 +303,20 @@ async fn a_rotation_applied_but_unanswered_is_no_lost_race() {
     let setup = Setup::new().await;
     let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = app_with(&store, &TEST_POLICY, &rng);
+    let app = test_app(&store, &rng);
     let (issued, _) = answer(&app, &setup.issue_event()).await;
     assert_issued(&issued);
-    let refresh_event = |token: &str| {
-        json_post(&json!({
-            "grant_type": "refresh_token", "refresh_token": token,
-            "client_id": "app", "client_secret": setup.secret,
-        }))
-    };
     fake.set_times(Fault::ApplyThenClose, Some("TransactWriteItems"), 1);
     let (a, _) = answer(
         &app,
-        &refresh_event(issued.body["refresh_token"].as_str().unwrap()),
+        &setup.refresh_event(issued.body["refresh_token"].as_str().unwrap()),
     )
     .await;
     assert_eq!(fake.faulted(), 1);
     assert_issued(&a);
     let (next, _) = answer(
         &app,
-        &refresh_event(a.body["refresh_token"].as_str().unwrap()),
+        &setup.refresh_event(a.body["refresh_token"].as_str().unwrap()),
     )
     .await;
     assert_issued(&next);
@@ -697,10 +341,10 @@ async fn a_use_during_a_rotation_whose_answer_is_slow_is_a_lost_race_and_revokes
     let setup = Setup::new().await;
     let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = app_with(&store, &TEST_POLICY, &rng);
+    let app = test_app(&store, &rng);
     let (issued, _) = answer(&app, &setup.issue_event()).await;
     assert_issued(&issued);
-    let event = refresh_event(&setup, issued.body["refresh_token"].as_str().unwrap());
+    let event = setup.refresh_event(issued.body["refresh_token"].as_str().unwrap());
 
     fake.set_times(
         Fault::AnswerLate(Duration::from_millis(700)),
@@ -719,7 +363,7 @@ async fn a_use_during_a_rotation_whose_answer_is_slow_is_a_lost_race_and_revokes
     second.assert_error(400, "invalid_refresh", INVALID_REFRESH);
     // Nothing revoked: the winner's access token is accepted, its refresh token rotates.
     assert!(authorized(&store, winner.body["access_token"].as_str().unwrap()).await);
-    let next = refresh_event(&setup, winner.body["refresh_token"].as_str().unwrap());
+    let next = setup.refresh_event(winner.body["refresh_token"].as_str().unwrap());
     assert_issued(&answer(&app, &next).await.0);
 }
 
@@ -731,10 +375,10 @@ async fn a_rotation_committed_but_never_answered_is_answered_with_its_tokens() {
     let setup = Setup::new().await;
     let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
-    let app = app_with(&store, &TEST_POLICY, &rng);
+    let app = test_app(&store, &rng);
     let (issued, _) = answer(&app, &setup.issue_event()).await;
     assert_issued(&issued);
-    let event = refresh_event(&setup, issued.body["refresh_token"].as_str().unwrap());
+    let event = setup.refresh_event(issued.body["refresh_token"].as_str().unwrap());
 
     fake.set(Fault::ApplyThenHang, Some("TransactWriteItems"));
     let (a, took) = answer(&app, &event).await;
@@ -756,7 +400,7 @@ async fn a_rotation_committed_but_never_answered_is_answered_with_its_tokens() {
     }
     assert!(authorized(&store, a.body["access_token"].as_str().unwrap()).await);
     assert!(authorized(&store, issued.body["access_token"].as_str().unwrap()).await);
-    let next = refresh_event(&setup, a.body["refresh_token"].as_str().unwrap());
+    let next = setup.refresh_event(a.body["refresh_token"].as_str().unwrap());
     assert_issued(&answer(&app, &next).await.0);
 }
 
@@ -783,13 +427,6 @@ async fn the_authorizer_denies_when_dynamodb_is_unreachable() {
         verdict,
         oauth_token_service::authorizer::Verdict::StorageFailed
     );
-}
-
-fn refresh_event(setup: &Setup, refresh_token: &str) -> Value {
-    json_post(&json!({
-        "grant_type": "refresh_token", "refresh_token": refresh_token,
-        "client_id": "app", "client_secret": setup.secret,
-    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -948,13 +585,7 @@ async fn malformed_token_items_are_server_errors_on_every_endpoint_that_reads_th
             ("/oauth/revoke", format!("token={presented}&{creds}")),
             ("/oauth/introspect", format!("token={presented}&{creds}")),
         ] {
-            let event = v2_event(
-                "POST",
-                path,
-                &[("content-type", "application/x-www-form-urlencoded")],
-                Some(&body),
-                true,
-            );
+            let event = form_post_to(path, &body, &[]);
             let (a, _) = answer(&app, &event).await;
             assert_eq!(a.status, 500, "{what} at {path}: {}", a.body);
             a.assert_error(500, "server_error", SERVER_ERROR);
@@ -986,10 +617,7 @@ async fn a_transaction_cancelled_for_throttling_is_temporarily_unavailable() {
         );
 
         let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
-        let event = json_post(&json!({
-            "grant_type": "refresh_token", "refresh_token": refresh,
-            "client_id": "app", "client_secret": setup.secret,
-        }));
+        let event = setup.refresh_event(&refresh);
         let (a, _) = answer(&app, &event).await;
         assert_unavailable(&a);
         assert!(fake.faulted() >= 2);

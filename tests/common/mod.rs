@@ -1,5 +1,10 @@
-//! Shared test setup: a moto server on loopback, per-test tables, API Gateway events.
+//! Shared test setup: a moto server on loopback, per-test tables, API Gateway events, the
+//! token function's handler as tests run it, and fakes on loopback (`fake_http`): a
+//! fault-injecting DynamoDB endpoint (`fake_dynamodb`).
 #![allow(dead_code)]
+
+pub mod fake_dynamodb;
+pub mod fake_http;
 
 use aws_config::Region;
 use aws_sdk_dynamodb::config::Credentials;
@@ -211,9 +216,14 @@ pub fn json_post(body: &Value) -> Value {
 
 /// A form POST to /oauth, base64-encoded as API Gateway sends forms.
 pub fn form_post(body: &str, headers: &[(&str, &str)]) -> Value {
+    form_post_to("/oauth", body, headers)
+}
+
+/// A form POST to `path`, base64-encoded as API Gateway sends forms.
+pub fn form_post_to(path: &str, body: &str, headers: &[(&str, &str)]) -> Value {
     let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
     h.extend_from_slice(headers);
-    v2_event("POST", "/oauth", &h, Some(body), true)
+    v2_event("POST", path, &h, Some(body), true)
 }
 
 /// `Basic base64(urlencode(id):urlencode(secret))`.
@@ -353,10 +363,19 @@ pub fn test_clock_ms() -> u64 {
 /// The token function's handler over `store`, as the tests run it: `TEST_POLICY`, the
 /// test clock, no configured public URL.
 pub fn test_app<'a, S>(store: &'a S, rng: &'a SystemRandom) -> App<'a, S> {
+    test_app_with(store, &TEST_POLICY, rng)
+}
+
+/// [`test_app`] with another issuing policy.
+pub fn test_app_with<'a, S>(
+    store: &'a S,
+    policy: &'a IssuePolicy,
+    rng: &'a SystemRandom,
+) -> App<'a, S> {
     App {
         issuer: Issuer {
             store,
-            policy: &TEST_POLICY,
+            policy,
             rng,
             clock: test_clock_ms,
         },
