@@ -1,10 +1,12 @@
 //! Shared test setup: a moto server on loopback, per-test tables, API Gateway events, the
 //! token function's handler as tests run it, and fakes on loopback (`fake_http`): a
-//! fault-injecting DynamoDB endpoint (`fake_dynamodb`).
+//! fault-injecting DynamoDB endpoint (`fake_dynamodb`) and a Lambda Runtime API that runs
+//! the real binaries (`runtime_api`).
 #![allow(dead_code)]
 
 pub mod fake_dynamodb;
 pub mod fake_http;
+pub mod runtime_api;
 
 use aws_config::Region;
 use aws_sdk_dynamodb::config::Credentials;
