@@ -1,15 +1,17 @@
 //! The API Gateway HTTP API Lambda authorizer (REQUEST type, payload 2.0, simple
 //! responses): authorizes a request whose Authorization header carries a live access token
-//! of this service, and passes its `client_id` and `scope` to the backend. It fails closed:
+//! of this service, opaque or JWT, and passes its `client_id` and `scope` to the backend. It fails closed:
 //! anything unreadable, unknown, or a storage failure is a denial.
 
-use crate::oauth::TokenKind;
-use crate::oauth::token;
-use crate::store::GetToken;
+use crate::keys::JwtKeys;
+use crate::oauth::jwt::{self, Refusal};
+use crate::oauth::{TokenKind, token};
+use crate::store::{GetKeyring, GetToken, JwtRevocations};
 use serde_json::{Value, json};
 
-/// Longest token value looked up; anything longer is not one of ours.
-const MAX_TOKEN_LEN: usize = 512;
+/// Longest token value considered; anything longer is not one of ours (a JWT of this
+/// service is under 1 KB).
+const MAX_TOKEN_LEN: usize = 4096;
 
 /// Why a request was allowed or denied, for the log line (never the token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,10 @@ pub enum Verdict {
     NotAnAccessToken,
     Expired,
     Revoked,
+    /// A JWT whose signature does not verify with any published key.
+    BadSignature,
+    /// A JWT before its `nbf`.
+    NotYetValid,
     StorageFailed,
 }
 
@@ -34,6 +40,8 @@ impl Verdict {
             Verdict::NotAnAccessToken => "not_an_access_token",
             Verdict::Expired => "expired",
             Verdict::Revoked => "revoked",
+            Verdict::BadSignature => "bad_signature",
+            Verdict::NotYetValid => "not_yet_valid",
             Verdict::StorageFailed => "storage_failed",
         }
     }
@@ -111,20 +119,38 @@ impl Decision {
     }
 }
 
-/// Decides one authorizer event: the simple response and the reason (see [`decide`]).
-pub async fn authorize<S: GetToken>(store: &S, event: &Value, now: u64) -> (Value, Verdict) {
-    let decision = decide(store, event, now).await;
+/// Decides one authorizer event for opaque tokens only: the simple response and the
+/// reason (see [`decide`]).
+pub async fn authorize<S: Verifier>(store: &S, event: &Value, now: u64) -> (Value, Verdict) {
+    let decision = decide(store, None, event, now).await;
     (decision.response(), decision.verdict)
 }
 
-/// Decides one authorizer event.
-pub async fn decide<S: GetToken>(store: &S, event: &Value, now: u64) -> Decision {
+/// What the authorizer reads: tokens, the keyring and JWT revocations.
+pub trait Verifier: GetToken + GetKeyring + JwtRevocations {}
+impl<T: GetToken + GetKeyring + JwtRevocations> Verifier for T {}
+
+/// Decides one authorizer event. A JWT is verified with the published keys (`keys`, read
+/// from the keyring at most every few minutes) and its revocation with one read; an opaque
+/// token with one read of its record.
+pub async fn decide<S: Verifier>(
+    store: &S,
+    keys: Option<&JwtKeys>,
+    event: &Value,
+    now: u64,
+) -> Decision {
     let Some(header) = authorization(event) else {
         return Decision::deny(Verdict::NoToken);
     };
     let Some(token) = bearer_token(header) else {
         return Decision::deny(Verdict::Malformed);
     };
+    if jwt::looks_like_jwt(token) {
+        return match keys {
+            Some(keys) => decide_jwt(store, keys, token, now).await,
+            None => Decision::deny(Verdict::Unknown),
+        };
+    }
     let record = match store.get_token(&token::hash(token)).await {
         Ok(Some(r)) => r,
         Ok(None) => return Decision::deny(Verdict::Unknown),
@@ -146,6 +172,42 @@ pub async fn decide<S: GetToken>(store: &S, event: &Value, now: u64) -> Decision
                 scope: record.scope.join(" "),
                 client_id: record.client_id,
             }),
+        }
+    }
+}
+
+async fn decide_jwt<S: Verifier>(store: &S, keys: &JwtKeys, token: &str, now: u64) -> Decision {
+    let published = match keys.published(store, now).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(detail = %e, "keyring read failed: denying");
+            return Decision::deny(Verdict::StorageFailed);
+        }
+    };
+    let claims = match jwt::verify(token, &published, None, now) {
+        Ok(c) => c,
+        Err(refusal) => {
+            return Decision::deny(match refusal {
+                Refusal::Malformed | Refusal::WrongIssuer => Verdict::Malformed,
+                Refusal::UnknownKey => Verdict::Unknown,
+                Refusal::BadSignature => Verdict::BadSignature,
+                Refusal::Expired => Verdict::Expired,
+                Refusal::NotYetValid => Verdict::NotYetValid,
+            });
+        }
+    };
+    match store.is_jwt_revoked(&claims.jti).await {
+        Ok(false) => Decision {
+            verdict: Verdict::Allowed,
+            principal: Some(Principal {
+                client_id: claims.client_id,
+                scope: claims.scope,
+            }),
+        },
+        Ok(true) => Decision::deny(Verdict::Revoked),
+        Err(e) => {
+            tracing::error!(detail = %e, "revocation lookup failed: denying");
+            Decision::deny(Verdict::StorageFailed)
         }
     }
 }
@@ -173,6 +235,6 @@ mod tests {
         ] {
             assert_eq!(bearer_token(h), None, "{h:?}");
         }
-        assert_eq!(bearer_token(&"x".repeat(513)), None);
+        assert_eq!(bearer_token(&"x".repeat(4097)), None);
     }
 }

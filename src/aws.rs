@@ -15,6 +15,17 @@ pub async fn dynamodb_client(timeout: Duration) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&config_loader(timeout).load().await)
 }
 
+/// A DynamoDB client and a KMS client from one loaded configuration (the standard
+/// variables, `AWS_ENDPOINT_URL` locally), both bounded by `timeout`. Building the KMS
+/// client costs no request.
+pub async fn clients(timeout: Duration) -> (aws_sdk_dynamodb::Client, aws_sdk_kms::Client) {
+    let config = config_loader(timeout).load().await;
+    (
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_kms::Client::new(&config),
+    )
+}
+
 /// The SDK configuration loader with this service's HTTP client, timeouts and retries;
 /// callers may set more (an endpoint, a region, credentials) before loading.
 pub fn config_loader(timeout: Duration) -> aws_config::ConfigLoader {

@@ -1,7 +1,8 @@
 //! Configuration from the environment, read once at start-up. A bad value stops start-up
 //! with a message naming the variable.
 
-use crate::oauth::IssuePolicy;
+use crate::keys::MAX_JWT_TTL;
+use crate::oauth::{IssuePolicy, TokenFormat};
 use std::fmt;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub struct Config {
     pub dynamodb_timeout: Duration,
     /// The issuer URL for the metadata document; the request's own base URL when unset.
     pub issuer: Option<String>,
+    /// How long a new signing key is published before it signs (gateways cache keys).
+    pub jwt_key_publish_seconds: u64,
 }
 
 /// A variable with a value the service cannot use.
@@ -63,7 +66,24 @@ impl Config {
                         0,
                         MAX_REUSE_GRACE_SECONDS,
                     )?,
+                default_format: token_format(&get)?,
+                jwt_access_ttl: number(&get, "JWT_ACCESS_TOKEN_TTL", 3600, 1, MAX_JWT_TTL)?,
+                jwt_audience: set(&get, "JWT_AUDIENCE")
+                    .map(|v| {
+                        v.split([' ', ','])
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             },
+            jwt_key_publish_seconds: number(
+                &get,
+                "JWT_KEY_PUBLISH_SECONDS",
+                7200,
+                0,
+                MAX_JWT_TTL * 30,
+            )?,
             dynamodb_timeout: Duration::from_millis(timeout_ms),
             issuer: issuer(&get)?,
         })
@@ -131,6 +151,16 @@ fn flag(
     }
 }
 
+fn token_format(get: &impl Fn(&str) -> Option<String>) -> Result<TokenFormat, ConfigError> {
+    let Some(raw) = set(get, "TOKEN_FORMAT") else {
+        return Ok(TokenFormat::Opaque);
+    };
+    TokenFormat::parse(raw.trim()).ok_or_else(|| ConfigError {
+        variable: "TOKEN_FORMAT",
+        problem: format!("{raw:?} is not opaque or jwt"),
+    })
+}
+
 fn issuer(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(raw) = set(get, "ISSUER") else {
         return Ok(None);
@@ -166,6 +196,10 @@ mod tests {
         assert_eq!(c.policy.access_ttl, 604_800);
         assert_eq!(c.policy.refresh_ttl, 1_209_600);
         assert!(c.policy.issue_refresh_tokens);
+        assert_eq!(c.policy.reuse_grace_ms, 0);
+        assert_eq!(c.policy.default_format, TokenFormat::Opaque);
+        assert_eq!(c.policy.jwt_access_ttl, 3600);
+        assert_eq!(c.jwt_key_publish_seconds, 7200);
     }
 
     #[test]
@@ -179,6 +213,9 @@ mod tests {
             ("TOKENS_TABLE", "x"),
             ("DYNAMODB_TIMEOUT_MS", "5"),
             ("ISSUER", "example.com"),
+            ("TOKEN_FORMAT", "paseto"),
+            ("JWT_ACCESS_TOKEN_TTL", "86401"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "61"),
         ] {
             let err = with(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

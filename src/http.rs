@@ -4,7 +4,7 @@
 //! invocation on shapes it does not know: here every event gets a documented answer.
 
 use crate::oauth::request::MAX_BODY_BYTES;
-use crate::oauth::{Issuer, OAuthError, metadata, parse_authorization, parse_params};
+use crate::oauth::{Call, Issuer, OAuthError, metadata, parse_authorization, parse_params};
 use crate::store::GrantStore;
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -24,7 +24,9 @@ pub struct HttpRequest {
     pub request_id: String,
     /// `scheme://host` as the caller reached the service.
     pub base_url: String,
-    /// What the Lambda authorizer passed on (`requestContext.authorizer.lambda`), if any.
+    /// What an authorizer passed on: the Lambda authorizer's context
+    /// (`requestContext.authorizer.lambda`) or the JWT authorizer's verified claims
+    /// (`requestContext.authorizer.jwt.claims`), if any.
     pub authorizer: Option<Value>,
     /// When the answer must be sent (epoch ms), if the invocation has a deadline.
     pub deadline_ms: Option<u64>,
@@ -38,7 +40,13 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, &'static str)>,
     pub body: String,
+    /// Public documents (keys, discovery) that caches may keep for a while, instead of
+    /// `no-store`.
+    pub cacheable: bool,
 }
+
+/// How long caches may keep the public documents (keys, discovery), in seconds.
+pub const PUBLIC_MAX_AGE: &str = "public, max-age=300";
 
 /// Carried by every answer, errors included (RFC 6749 §5.1).
 pub const COMMON_HEADERS: [(&str, &str); 3] = [
@@ -53,6 +61,7 @@ impl HttpResponse {
             status,
             headers: Vec::new(),
             body,
+            cacheable: false,
         }
     }
 
@@ -61,6 +70,7 @@ impl HttpResponse {
             status: e.status(),
             headers: e.extra_headers().to_vec(),
             body: e.body(),
+            cacheable: false,
         }
     }
 
@@ -71,6 +81,10 @@ impl HttpResponse {
         let mut headers = Map::new();
         for (k, v) in COMMON_HEADERS.iter().chain(&self.headers) {
             headers.insert((*k).to_owned(), Value::String((*v).to_owned()));
+        }
+        if self.cacheable {
+            headers.remove("Pragma");
+            headers.insert("Cache-Control".into(), Value::String(PUBLIC_MAX_AGE.into()));
         }
         let mut event = json!({
             "statusCode": self.status,
@@ -145,6 +159,7 @@ impl HttpRequest {
             base_url: base_url(event),
             authorizer: event
                 .pointer("/requestContext/authorizer/lambda")
+                .or_else(|| event.pointer("/requestContext/authorizer/jwt/claims"))
                 .filter(|v| v.is_object())
                 .cloned(),
             deadline_ms: None,
@@ -195,17 +210,26 @@ pub enum Route {
     Revoke,
     Introspect,
     Metadata,
-    /// Protected by the authorizer: echoes what it passed on.
+    /// The published signing keys (JWKS).
+    Jwks,
+    /// Discovery for JWT verifiers such as API Gateway's JWT authorizer.
+    OpenIdConfiguration,
+    /// Protected by an authorizer: echoes what it passed on.
     WhoAmI,
     NotFound,
 }
 
 impl Route {
-    const PATHS: [(&'static str, Route); 5] = [
+    const PATHS: [(&'static str, Route); 7] = [
         ("/oauth", Route::Token),
         ("/oauth/revoke", Route::Revoke),
         ("/oauth/introspect", Route::Introspect),
         ("/.well-known/oauth-authorization-server", Route::Metadata),
+        ("/.well-known/jwks.json", Route::Jwks),
+        (
+            "/.well-known/openid-configuration",
+            Route::OpenIdConfiguration,
+        ),
         ("/whoami", Route::WhoAmI),
     ];
 
@@ -224,15 +248,22 @@ impl Route {
             Route::Revoke => "revoke",
             Route::Introspect => "introspect",
             Route::Metadata => "metadata",
+            Route::Jwks => "jwks",
+            Route::OpenIdConfiguration => "openid_configuration",
             Route::WhoAmI => "whoami",
             Route::NotFound => "not_found",
         }
     }
 
+    /// Public documents that caches may keep (PROTOCOL §10.2).
+    fn is_public_document(self) -> bool {
+        matches!(self, Route::Jwks | Route::OpenIdConfiguration)
+    }
+
     /// The one method the route answers.
     fn method(self) -> &'static str {
         match self {
-            Route::Metadata | Route::WhoAmI => "GET",
+            Route::Metadata | Route::Jwks | Route::OpenIdConfiguration | Route::WhoAmI => "GET",
             _ => "POST",
         }
     }
@@ -301,7 +332,11 @@ impl<S: GrantStore> App<'_, S> {
                 .await
         };
         let response = match &result {
-            Ok(body) => HttpResponse::json(200, body.clone()),
+            Ok(body) => {
+                let mut ok = HttpResponse::json(200, body.clone());
+                ok.cacheable = route.is_public_document();
+                ok
+            }
             Err(e) => HttpResponse::error(e),
         };
         span.in_scope(|| {
@@ -325,28 +360,27 @@ impl<S: GrantStore> App<'_, S> {
     ) -> Result<String, OAuthError> {
         let params = parse_params(request.content_type.as_deref(), &request.body);
         let auth = parse_authorization(request.authorization.iter().map(Vec::as_slice));
+        let base = match self.public_url {
+            Some(url) => url.to_owned(),
+            None => format!("{}{prefix}", request.base_url),
+        };
+        let call = Call {
+            deadline_ms: request.deadline_ms,
+            issuer_url: &base,
+        };
+        let refresh_tokens = self.issuer.policy.issue_refresh_tokens;
         let body = match route {
-            Route::Token => to_json(
-                &self
-                    .issuer
-                    .token(&params, &auth, request.deadline_ms)
-                    .await?,
-            ),
+            Route::Token => to_json(&self.issuer.token(&params, &auth, call).await?),
             Route::Revoke => {
                 self.issuer.revoke(&params, &auth).await?;
                 Ok("{}".to_owned())
             }
             Route::Introspect => to_json(&self.issuer.introspect(&params, &auth).await?),
-            Route::Metadata => {
-                let base = match self.public_url {
-                    Some(url) => url.to_owned(),
-                    None => format!("{}{prefix}", request.base_url),
-                };
-                to_json(&metadata::document(
-                    &base,
-                    self.issuer.policy.issue_refresh_tokens,
-                ))
+            Route::Metadata => to_json(&metadata::document(&base, refresh_tokens)),
+            Route::OpenIdConfiguration => {
+                to_json(&metadata::openid_configuration(&base, refresh_tokens))
             }
+            Route::Jwks => to_json(&self.issuer.jwks().await?),
             Route::WhoAmI => match &request.authorizer {
                 Some(ctx) => to_json(&json!({
                     "client_id": ctx.get("client_id"),

@@ -11,6 +11,8 @@ pub mod authorizer;
 pub mod aws;
 pub mod config;
 pub mod http;
+pub mod keys;
+pub mod kms;
 pub mod logging;
 pub mod oauth;
 pub mod store;

@@ -47,6 +47,7 @@ impl Service {
                 policy: &self.policy,
                 rng: &self.rng,
                 clock: system_clock_ms,
+                jwt: None,
             },
             public_url: None,
         };
@@ -889,6 +890,7 @@ async fn payload_2_answers_carry_a_cookies_list_and_payload_1_answers_do_not() {
             policy: &s.policy,
             rng: &s.rng,
             clock: system_clock_ms,
+            jwt: None,
         },
         public_url: None,
     };

@@ -289,6 +289,7 @@ fuzz_target!(|input: Input| {
             policy: &policy,
             rng: &rng,
             clock: || 1_800_000_000_000,
+            jwt: None,
         },
         public_url: None,
     };

@@ -3,6 +3,7 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use oauth_token_service::authorizer::decide;
 use oauth_token_service::config::Config;
+use oauth_token_service::keys::JwtKeys;
 use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
 use serde_json::Value;
@@ -18,12 +19,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
     // Credentials, endpoint and a pooled connection now, not in the first invocation.
     store.warm_up(Table::Tokens, config.dynamodb_timeout).await;
-    let store = &store;
+    // Verifies JWTs with the published keys; never unseals a private key.
+    let keys = JwtKeys::new(None);
+    let (store, keys) = (&store, &keys);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let decision = decide(store, &event.payload, now).await;
+        let decision = decide(store, Some(keys), &event.payload, now).await;
         tracing::info!(
             request_id = %event.context.request_id,
             outcome = decision.verdict.as_str(),

@@ -3,6 +3,8 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use oauth_token_service::config::Config;
 use oauth_token_service::http::App;
+use oauth_token_service::keys::JwtKeys;
+use oauth_token_service::kms::KmsUnseal;
 use oauth_token_service::oauth::{Issuer, system_clock_ms};
 use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
@@ -28,8 +30,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    let client = aws::dynamodb_client(config.dynamodb_timeout).await;
+    let (client, kms) = aws::clients(config.dynamodb_timeout).await;
     let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
+    // Signing keys for JWT clients, unsealed by KMS on first use (once per key).
+    let jwt_keys = JwtKeys::new(Some(Box::new(KmsUnseal::new(kms))));
     // Credentials, endpoint and a pooled connection now, not in the first invocation.
     store.warm_up(Table::Clients, config.dynamodb_timeout).await;
     let rng = SystemRandom::new();
@@ -39,6 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             policy: &config.policy,
             rng: &rng,
             clock: system_clock_ms,
+            jwt: Some(&jwt_keys),
         },
         public_url: config.issuer.as_deref(),
     };

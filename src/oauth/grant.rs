@@ -3,12 +3,14 @@
 
 use super::client_auth::Offered;
 use super::error::OAuthError;
+use super::jwt::{self, Claims};
+use super::model::{ClientRecord, FamilyToken, GrantType, TokenFormat, TokenKind, TokenRecord};
 use super::request::{Authorization, Params};
 use super::{scope, token};
-use crate::store::{
-    ClientRecord, FamilyToken, GrantStore, GrantType, Rotation, StoreError, TokenKind, TokenRecord,
-};
+use crate::keys::{JwtKeys, KeyError, MAX_JWT_TTL};
+use crate::store::{GrantStore, JWT_LIST_PREFIX, Rotation, StoreError};
 use ring::rand::SystemRandom;
+use ring::signature::RsaKeyPair;
 use serde::Serialize;
 
 /// Deployment-wide issuing rules (PROTOCOL §5.3).
@@ -22,6 +24,12 @@ pub struct IssuePolicy {
     /// How long after its consumption a refresh token may be presented again by its own
     /// client for a new pair in the same family, nothing revoked (0: never).
     pub reuse_grace_ms: u64,
+    /// The access-token format of clients that name none.
+    pub default_format: TokenFormat,
+    /// The default lifetime of JWT access tokens, in seconds.
+    pub jwt_access_ttl: u64,
+    /// The `aud` of JWT access tokens whose client names none; empty: the issuer.
+    pub jwt_audience: Vec<String>,
 }
 
 impl Default for IssuePolicy {
@@ -31,6 +39,9 @@ impl Default for IssuePolicy {
             refresh_ttl: 1_209_600,
             issue_refresh_tokens: true,
             reuse_grace_ms: 0,
+            default_format: TokenFormat::Opaque,
+            jwt_access_ttl: 3600,
+            jwt_audience: Vec::new(),
         }
     }
 }
@@ -74,6 +85,18 @@ pub struct Issuer<'a, S> {
     pub rng: &'a SystemRandom,
     /// Epoch milliseconds; read when a request starts and when a refresh token is consumed.
     pub clock: fn() -> u64,
+    /// The signing keys, for clients whose tokens are JWTs; `None`: such clients get a
+    /// server error (a deployment without keys).
+    pub jwt: Option<&'a JwtKeys>,
+}
+
+/// What a request brings beside its parameters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Call<'r> {
+    /// When the answer must be sent (epoch ms), if known.
+    pub deadline_ms: Option<u64>,
+    /// The issuer URL, as the metadata names it: a JWT's `iss`.
+    pub issuer_url: &'r str,
 }
 
 /// The system clock in epoch milliseconds.
@@ -103,12 +126,11 @@ fn rng_error(_: ring::error::Unspecified) -> OAuthError {
 
 impl<S: GrantStore> Issuer<'_, S> {
     /// Answers one token request.
-    /// `deadline_ms` (epoch ms): when the answer must be sent, if known.
     pub async fn token(
         &self,
         params: &Params,
         auth: &Authorization,
-        deadline_ms: Option<u64>,
+        call: Call<'_>,
     ) -> Result<IssuedTokens, OAuthError> {
         let started_ms = (self.clock)();
         let now = started_ms / 1000;
@@ -147,12 +169,23 @@ impl<S: GrantStore> Issuer<'_, S> {
         }
 
         match grant {
-            GrantType::ClientCredentials => self.client_credentials(params, &client, now).await,
-            GrantType::RefreshToken => {
-                let answer_by_ms = deadline_ms
-                    .unwrap_or_else(|| started_ms.saturating_add(DEFAULT_ANSWER_WINDOW_MS));
-                self.refresh(params, &client, presented, started_ms, answer_by_ms)
+            GrantType::ClientCredentials => {
+                self.client_credentials(params, &client, now, call.issuer_url)
                     .await
+            }
+            GrantType::RefreshToken => {
+                let answer_by_ms = call
+                    .deadline_ms
+                    .unwrap_or_else(|| started_ms.saturating_add(DEFAULT_ANSWER_WINDOW_MS));
+                self.refresh(
+                    params,
+                    &client,
+                    presented,
+                    started_ms,
+                    answer_by_ms,
+                    call.issuer_url,
+                )
+                .await
             }
         }
     }
@@ -162,6 +195,7 @@ impl<S: GrantStore> Issuer<'_, S> {
         params: &Params,
         client: &ClientRecord,
         now: u64,
+        issuer_url: &str,
     ) -> Result<IssuedTokens, OAuthError> {
         // 7. Scope.
         let requested = params.scope.optional("scope")?;
@@ -175,11 +209,15 @@ impl<S: GrantStore> Issuer<'_, S> {
         // 8. Issue: a refresh token only to a client that may use one.
         let with_refresh =
             self.policy.issue_refresh_tokens && client.grants.contains(&GrantType::RefreshToken);
-        let minted = self.mint(client, granted, None, with_refresh, now)?;
-        self.store
-            .put_tokens(&minted.records)
-            .await
-            .map_err(store_error)?;
+        let signer = self.signer_for(client, now).await?;
+        let minted = self.mint(client, granted, None, with_refresh, now, signer, issuer_url)?;
+        // A JWT without a refresh token writes nothing.
+        if !minted.records.is_empty() {
+            self.store
+                .put_tokens(&minted.records)
+                .await
+                .map_err(store_error)?;
+        }
         Ok(minted.issued)
     }
 
@@ -190,6 +228,7 @@ impl<S: GrantStore> Issuer<'_, S> {
         presented: Option<TokenRecord>,
         started_ms: u64,
         answer_by_ms: u64,
+        issuer_url: &str,
     ) -> Result<IssuedTokens, OAuthError> {
         let now = started_ms / 1000;
         // 6. The refresh token: present, a refresh token of this client, live.
@@ -246,9 +285,20 @@ impl<S: GrantStore> Issuer<'_, S> {
 
         // 8. Rotate: the family record, the old token and the new pair in one transaction.
         let listed_on = superseded.as_ref().unwrap_or(&old);
-        let minted = self.mint(client, granted, Some((&old.family, listed_on)), true, now)?;
-        let [access, refresh] = minted.records.as_slice() else {
-            return Err(OAuthError::ServerError);
+        let signer = self.signer_for(client, now).await?;
+        let minted = self.mint(
+            client,
+            granted,
+            Some((&old.family, listed_on)),
+            true,
+            now,
+            signer,
+            issuer_url,
+        )?;
+        let (access, refresh) = match minted.records.as_slice() {
+            [access, refresh] => (Some(access), refresh),
+            [refresh] => (None, refresh),
+            _ => return Err(OAuthError::ServerError),
         };
         let rotation = Rotation {
             old: &old,
@@ -273,7 +323,11 @@ impl<S: GrantStore> Issuer<'_, S> {
             tracing::warn!(detail = %e, "could not record the rotation's answer time");
         }
         for dropped in &minted.dropped {
-            if let Err(e) = self.store.revoke_token(dropped).await {
+            let revoked = match dropped.token_hash.strip_prefix(JWT_LIST_PREFIX) {
+                Some(jti) => self.store.revoke_jwt(jti, dropped.expires_at).await,
+                None => self.store.revoke_token(&dropped.token_hash).await,
+            };
+            if let Err(e) = revoked {
                 tracing::warn!(detail = %e, "could not revoke a family's oldest access token");
             }
         }
@@ -300,6 +354,33 @@ impl<S: GrantStore> Issuer<'_, S> {
             .await
             .map_err(store_error)?;
         Ok(current.filter(|t| !t.revoked && t.kind == TokenKind::Refresh))
+    }
+
+    /// The key to sign with, for a client whose access tokens are JWTs; `None` for opaque.
+    async fn signer_for(
+        &self,
+        client: &ClientRecord,
+        now: u64,
+    ) -> Result<Option<(String, std::sync::Arc<RsaKeyPair>)>, OAuthError> {
+        if client.token_format.unwrap_or(self.policy.default_format) != TokenFormat::Jwt {
+            return Ok(None);
+        }
+        let Some(keys) = self.jwt else {
+            tracing::error!("a JWT client, and this function has no signing keys configured");
+            return Err(OAuthError::ServerError);
+        };
+        match keys.signer(self.store, now).await {
+            Ok(signer) => Ok(Some(signer)),
+            Err(KeyError::Store(e)) => Err(store_error(e)),
+            Err(KeyError::NoSigningKey) => {
+                tracing::error!("no signing key yet: run `oauth-admin create-signing-key`");
+                Err(OAuthError::ServerError)
+            }
+            Err(KeyError::Unusable(detail)) => {
+                tracing::error!(%detail, "the signing key cannot be used");
+                Err(OAuthError::ServerError)
+            }
+        }
     }
 
     /// Sends the rotation; when its outcome is unknown (a timeout, a dropped connection),
@@ -345,7 +426,8 @@ impl<S: GrantStore> Issuer<'_, S> {
 
     /// Draws the tokens and the records to store for them. `family`: the family to mint
     /// into and the refresh token whose list the new refresh token carries on; `None`
-    /// starts a family.
+    /// starts a family. With `signer` the access token is a JWT, which is not stored.
+    #[allow(clippy::too_many_arguments)]
     fn mint(
         &self,
         client: &ClientRecord,
@@ -353,29 +435,69 @@ impl<S: GrantStore> Issuer<'_, S> {
         family: Option<(&str, &TokenRecord)>,
         with_refresh: bool,
         now: u64,
+        signer: Option<(String, std::sync::Arc<RsaKeyPair>)>,
+        issuer_url: &str,
     ) -> Result<Minted, OAuthError> {
-        let access_ttl = client
-            .access_ttl
-            .unwrap_or(self.policy.access_ttl)
-            .min(MAX_TTL);
+        let access_ttl = match signer {
+            // A gateway that checks signatures alone sees no revocation: JWTs live short.
+            Some(_) => client
+                .access_ttl
+                .unwrap_or(self.policy.jwt_access_ttl)
+                .min(MAX_JWT_TTL),
+            None => client
+                .access_ttl
+                .unwrap_or(self.policy.access_ttl)
+                .min(MAX_TTL),
+        };
         let refresh_ttl = client
             .refresh_ttl
             .unwrap_or(self.policy.refresh_ttl)
             .min(MAX_TTL);
         let expires = |ttl: u64| now.checked_add(ttl).ok_or(OAuthError::ServerError);
-        let access = token::generate(self.rng).map_err(rng_error)?;
+        let access_expires = expires(access_ttl)?;
         let refresh = match with_refresh {
             true => Some(token::generate(self.rng).map_err(rng_error)?),
             false => None,
+        };
+        // The access token, and how the family's list names it.
+        let (access, listed_as) = match &signer {
+            Some((kid, pair)) => {
+                let jti = token::generate(self.rng).map_err(rng_error)?;
+                let aud = if !client.audiences.is_empty() {
+                    client.audiences.clone()
+                } else if !self.policy.jwt_audience.is_empty() {
+                    self.policy.jwt_audience.clone()
+                } else {
+                    vec![issuer_url.to_owned()]
+                };
+                let claims = Claims {
+                    iss: issuer_url.to_owned(),
+                    sub: client.client_id.clone(),
+                    client_id: client.client_id.clone(),
+                    aud,
+                    scope: scope.join(" "),
+                    iat: now,
+                    nbf: now,
+                    exp: access_expires,
+                    jti: jti.clone(),
+                };
+                let signed = jwt::sign(&claims, kid, pair, self.rng).map_err(rng_error)?;
+                (signed, format!("{JWT_LIST_PREFIX}{jti}"))
+            }
+            None => {
+                let access = token::generate(self.rng).map_err(rng_error)?;
+                let hash = token::hash(&access);
+                (access, hash)
+            }
         };
         // A family is named by its first refresh token's hash, where its record starts.
         let family_id = match (family, &refresh) {
             (Some((id, _)), _) => id.to_owned(),
             (None, Some(r)) => token::hash(r),
-            (None, None) => token::hash(&access),
+            (None, None) => listed_as.clone(),
         };
-        let record = |token: &str, kind, expires_at| TokenRecord {
-            token_hash: token::hash(token),
+        let record = |token_hash: String, kind, expires_at| TokenRecord {
+            token_hash,
             kind,
             client_id: client.client_id.clone(),
             scope: scope.clone(),
@@ -388,30 +510,36 @@ impl<S: GrantStore> Issuer<'_, S> {
             family_tokens: Vec::new(),
             revoked: false,
         };
-        let access_record = record(&access, TokenKind::Access, expires(access_ttl)?);
+        let mut records = Vec::new();
+        if signer.is_none() {
+            records.push(record(listed_as.clone(), TokenKind::Access, access_expires));
+        }
         let mut dropped = Vec::new();
-        let mut records = vec![access_record.clone()];
         if let Some(refresh) = &refresh {
             let mut listed: Vec<FamilyToken> = family
                 .map(|(_, on)| on.family_tokens.clone())
                 .unwrap_or_default();
             listed.retain(|t| t.expires_at > now);
             listed.push(FamilyToken {
-                token_hash: access_record.token_hash.clone(),
-                expires_at: access_record.expires_at,
+                token_hash: listed_as,
+                expires_at: access_expires,
             });
             if listed.len() > MAX_FAMILY_TOKENS {
                 let excess = listed.len() - MAX_FAMILY_TOKENS;
-                dropped = listed.drain(..excess).map(|t| t.token_hash).collect();
+                dropped = listed.drain(..excess).collect();
             }
-            let mut refresh_record = record(refresh, TokenKind::Refresh, expires(refresh_ttl)?);
+            let mut refresh_record = record(
+                token::hash(refresh),
+                TokenKind::Refresh,
+                expires(refresh_ttl)?,
+            );
             refresh_record.family_tokens = listed;
             records.push(refresh_record);
         }
         let issued = IssuedTokens {
             access_token: access,
             token_type: "bearer",
-            expires: access_record.expires_at,
+            expires: access_expires,
             expires_in: access_ttl,
             refresh_token: refresh,
             scope: (!scope.is_empty()).then(|| scope.join(" ")),
@@ -424,10 +552,10 @@ impl<S: GrantStore> Issuer<'_, S> {
     }
 }
 
-/// Newly drawn tokens: the answer, the records to store, and the hashes of access tokens
-/// that fell off the family's list (oldest first) and are to be revoked.
+/// Newly drawn tokens: the answer, the records to store, and the access tokens that fell
+/// off the family's list (oldest first) and are to be revoked.
 struct Minted {
     issued: IssuedTokens,
     records: Vec<TokenRecord>,
-    dropped: Vec<String>,
+    dropped: Vec<FamilyToken>,
 }

@@ -5,11 +5,13 @@
 use super::client_auth::Offered;
 use super::error::OAuthError;
 use super::grant::{Issuer, note_on_span, store_error};
+use super::jwt::{self, Claims, PublicKey};
 use super::model::{ClientRecord, TokenKind, TokenRecord};
 use super::request::{Authorization, Params};
 use super::token;
-use crate::store::{GetClient, GetClientAndToken, Revoke};
+use crate::store::{GetClient, GetClientAndToken, GetKeyring, JwtRevocations, Revoke};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 /// An introspection answer: `{"active": false}` or the live token's facts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +39,17 @@ impl Introspection {
         token_type: None,
     };
 
+    fn of_jwt(c: &Claims) -> Self {
+        Introspection {
+            active: true,
+            client_id: Some(c.client_id.clone()),
+            scope: Some(c.scope.clone()),
+            exp: Some(c.exp),
+            iat: Some(c.iat),
+            token_type: Some("bearer"),
+        }
+    }
+
     fn of(t: &TokenRecord) -> Self {
         Introspection {
             active: true,
@@ -52,7 +65,7 @@ impl Introspection {
     }
 }
 
-impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
+impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + Sync> Issuer<'_, S> {
     /// Authenticates the client, then reads the `token` parameter's record with it.
     async fn client_and_token(
         &self,
@@ -84,6 +97,17 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
     /// Unknown tokens and other clients' tokens change nothing and answer the same.
     pub async fn revoke(&self, params: &Params, auth: &Authorization) -> Result<(), OAuthError> {
         let (client, record) = self.client_and_token(params, auth).await?;
+        if record.is_none()
+            && let Some(claims) = self.verified_jwt(params).await?
+        {
+            if claims.client_id == client.client_id {
+                self.store
+                    .revoke_jwt(&claims.jti, claims.exp)
+                    .await
+                    .map_err(store_error)?;
+            }
+            return Ok(());
+        }
         match record {
             Some(t) if t.client_id == client.client_id => match t.kind {
                 TokenKind::Refresh => {
@@ -106,6 +130,21 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
     ) -> Result<Introspection, OAuthError> {
         let now = (self.clock)() / 1000;
         let (client, record) = self.client_and_token(params, auth).await?;
+        if record.is_none()
+            && let Some(claims) = self.verified_jwt(params).await?
+        {
+            let visible = claims.client_id == client.client_id || client.resource_server;
+            if !visible
+                || self
+                    .store
+                    .is_jwt_revoked(&claims.jti)
+                    .await
+                    .map_err(store_error)?
+            {
+                return Ok(Introspection::INACTIVE);
+            }
+            return Ok(Introspection::of_jwt(&claims));
+        }
         Ok(match record {
             Some(t)
                 if t.is_live(now)
@@ -115,5 +154,32 @@ impl<S: GetClient + GetClientAndToken + Revoke + Sync> Issuer<'_, S> {
             }
             _ => Introspection::INACTIVE,
         })
+    }
+
+    /// The `token` parameter's claims, if it is a JWT this service signed with a key it
+    /// still publishes and it has not expired; `None` for anything else (revocation is
+    /// the caller's to check).
+    async fn verified_jwt(&self, params: &Params) -> Result<Option<Claims>, OAuthError> {
+        let (Some(token), Some(keys)) = (params.token.value(), self.jwt) else {
+            return Ok(None);
+        };
+        if !jwt::looks_like_jwt(token) {
+            return Ok(None);
+        }
+        let now = (self.clock)() / 1000;
+        let published = keys.published(self.store, now).await.map_err(store_error)?;
+        Ok(jwt::verify(token, &published, None, now).ok())
+    }
+
+    /// The JWKS document: every key a verifier must know now (PROTOCOL §10.2).
+    pub async fn jwks(&self) -> Result<Value, OAuthError> {
+        let keys = match self.jwt {
+            Some(keys) => {
+                let now = (self.clock)() / 1000;
+                keys.published(self.store, now).await.map_err(store_error)?
+            }
+            None => Vec::new(),
+        };
+        Ok(json!({"keys": keys.iter().map(PublicKey::jwk).collect::<Vec<_>>()}))
     }
 }

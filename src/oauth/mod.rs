@@ -4,6 +4,7 @@
 pub mod client_auth;
 pub mod error;
 pub mod grant;
+pub mod jwt;
 pub mod lifecycle;
 pub mod metadata;
 pub mod model;
@@ -13,9 +14,10 @@ pub mod secret;
 pub mod token;
 
 pub use error::OAuthError;
-pub use grant::{IssuePolicy, IssuedTokens, Issuer, system_clock_ms};
+pub use grant::{Call, IssuePolicy, IssuedTokens, Issuer, system_clock_ms};
 pub use lifecycle::Introspection;
 pub use model::{
-    ClientRecord, FamilyRecord, FamilyToken, GrantType, TokenKind, TokenRecord, is_valid_client_id,
+    ClientRecord, FamilyRecord, FamilyToken, GrantType, TokenFormat, TokenKind, TokenRecord,
+    is_valid_client_id,
 };
 pub use request::{Authorization, Param, Params, parse_authorization, parse_params};

@@ -23,6 +23,32 @@ impl GrantType {
     }
 }
 
+/// The access-token format a client gets (PROTOCOL §10.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenFormat {
+    /// 40 characters of `[A-Za-z0-9]`, looked up in the tokens table.
+    Opaque,
+    /// An RS256-signed JWT (RFC 9068) that verifiers check with the published keys.
+    Jwt,
+}
+
+impl TokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFormat::Opaque => "opaque",
+            TokenFormat::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opaque" => Some(TokenFormat::Opaque),
+            "jwt" => Some(TokenFormat::Jwt),
+            _ => None,
+        }
+    }
+}
+
 /// A registered client (PROTOCOL §8.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
@@ -38,6 +64,11 @@ pub struct ClientRecord {
     pub access_ttl: Option<u64>,
     pub refresh_ttl: Option<u64>,
     pub disabled: bool,
+    /// The access-token format; `None`: the deployment's (`TOKEN_FORMAT`).
+    pub token_format: Option<TokenFormat>,
+    /// The `aud` of its JWT access tokens; empty: the deployment's (`JWT_AUDIENCE`, else
+    /// the issuer).
+    pub audiences: Vec<String>,
     /// May introspect every client's tokens.
     pub resource_server: bool,
     pub created_at: u64,
@@ -57,6 +88,8 @@ impl ClientRecord {
             access_ttl: None,
             refresh_ttl: None,
             disabled: false,
+            token_format: None,
+            audiences: Vec::new(),
             resource_server: false,
             created_at: now,
             updated_at: now,

@@ -9,6 +9,9 @@
 //!   DynamoDB updates eventually.
 
 use super::*;
+use crate::keys::SigningKey;
+use crate::oauth::jwt::PublicKey;
+use crate::oauth::model::TokenFormat;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -32,6 +35,8 @@ pub mod attr {
     pub const REFRESH_TTL: &str = "refresh_ttl";
     pub const DISABLED: &str = "disabled";
     pub const RESOURCE_SERVER: &str = "resource_server";
+    pub const TOKEN_FORMAT: &str = "token_format";
+    pub const AUDIENCES: &str = "audiences";
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
 
@@ -46,6 +51,20 @@ pub mod attr {
     pub const ANSWER_BY_MS: &str = "answer_by_ms";
     pub const FAMILY_TOKENS: &str = "family_tokens";
     pub const REVOKED: &str = "revoked";
+
+    /// The JWT signing keyring: one item in the tokens table.
+    pub const KEYRING_KEY: &str = "keyring#signing";
+    pub const VERSION: &str = "version";
+    pub const KEYS: &str = "keys";
+    pub const KID: &str = "kid";
+    pub const N: &str = "n";
+    pub const E: &str = "e";
+    pub const ACTIVE_FROM: &str = "active_from";
+    pub const KMS_KEY_ID: &str = "kms_key_id";
+    pub const SEALED_PRIVATE: &str = "sealed_private";
+
+    /// A revoked JWT: key `jwt#<jti>` in the tokens table, until the token expires.
+    pub const JWT_KEY_PREFIX: &str = "jwt#";
 
     /// Family records: key `family#<family>` in the tokens table.
     pub const FAMILY_KEY_PREFIX: &str = "family#";
@@ -231,6 +250,8 @@ const CLIENT_ATTRIBUTES: &[&str] = &[
     attr::REFRESH_TTL,
     attr::DISABLED,
     attr::RESOURCE_SERVER,
+    attr::TOKEN_FORMAT,
+    attr::AUDIENCES,
     attr::CREATED_AT,
     attr::UPDATED_AT,
 ];
@@ -597,16 +618,13 @@ impl RotateRefresh for DynamoStore {
         }
         .build()
         .map_err(build_error)?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().update(family).build(),
             TransactWriteItem::builder().update(retire).build(),
-            TransactWriteItem::builder()
-                .put(self.put(r.access)?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(self.put(r.refresh)?)
-                .build(),
         ];
+        for t in r.access.into_iter().chain([r.refresh]) {
+            items.push(TransactWriteItem::builder().put(self.put(t)?).build());
+        }
         match self
             .client
             .transact_write_items()
@@ -771,23 +789,28 @@ impl Revoke for DynamoStore {
         let Some(current) = self.get_token(record.current()).await? else {
             return Ok(());
         };
-        let mut doomed: Vec<String> = current
+        let mut doomed: Vec<(String, u64)> = current
             .family_tokens
             .iter()
             .filter(|t| t.expires_at > now)
-            .map(|t| t.token_hash.clone())
+            .map(|t| (t.token_hash.clone(), t.expires_at))
             .collect();
-        doomed.push(current.token_hash);
+        doomed.push((current.token_hash, current.expires_at));
         let mut sweep = tokio::task::JoinSet::new();
         let mut first_error = None;
-        for hash in doomed {
+        for (key, expires_at) in doomed {
             if sweep.len() >= SWEEP_CONCURRENCY
                 && let Some(Ok(Err(e))) = sweep.join_next().await
             {
                 first_error.get_or_insert(e);
             }
             let store = self.clone();
-            sweep.spawn(async move { store.revoke_token(&hash).await });
+            sweep.spawn(async move {
+                match key.strip_prefix(JWT_LIST_PREFIX) {
+                    Some(jti) => store.revoke_jwt(jti, expires_at).await,
+                    None => store.revoke_token(&key).await,
+                }
+            });
         }
         while let Some(done) = sweep.join_next().await {
             match done {
@@ -836,6 +859,12 @@ fn client_item(c: &ClientRecord) -> Item {
     ]);
     if let Some(t) = c.access_ttl {
         item.insert(attr::ACCESS_TTL.into(), n(t));
+    }
+    if let Some(f) = c.token_format {
+        item.insert(attr::TOKEN_FORMAT.into(), s(f.as_str()));
+    }
+    if !c.audiences.is_empty() {
+        item.insert(attr::AUDIENCES.into(), list(&c.audiences));
     }
     if let Some(t) = c.refresh_ttl {
         item.insert(attr::REFRESH_TTL.into(), n(t));
@@ -980,6 +1009,14 @@ fn client_from_item(item: &Item) -> StoreResult<ClientRecord> {
         access_ttl: r.opt_number(attr::ACCESS_TTL)?,
         refresh_ttl: r.opt_number(attr::REFRESH_TTL)?,
         disabled: r.flag(attr::DISABLED)?,
+        token_format: match item.get(attr::TOKEN_FORMAT) {
+            None => None,
+            Some(_) => Some(
+                TokenFormat::parse(&r.string(attr::TOKEN_FORMAT)?)
+                    .ok_or_else(|| r.bad(attr::TOKEN_FORMAT))?,
+            ),
+        },
+        audiences: r.strings(attr::AUDIENCES)?,
         resource_server: r.flag(attr::RESOURCE_SERVER)?,
         created_at: r.opt_number(attr::CREATED_AT)?.unwrap_or(0),
         updated_at: r.opt_number(attr::UPDATED_AT)?.unwrap_or(0),
@@ -1020,5 +1057,152 @@ fn family_from_item(family: &str, item: &Item) -> StoreResult<FamilyRecord> {
             None => None,
             Some(_) => Some(r.string(attr::CURRENT_REFRESH)?),
         },
+    })
+}
+
+impl GetKeyring for DynamoStore {
+    async fn get_keyring(&self) -> StoreResult<Option<Keyring>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(attr::KEYRING_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        match out.item {
+            Some(item) if !item.is_empty() => keyring_from_item(&item).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl PutKeyring for DynamoStore {
+    async fn put_keyring(
+        &self,
+        expected_version: Option<u64>,
+        keyring: &Keyring,
+    ) -> StoreResult<bool> {
+        let mut item = Item::from([
+            (attr::TOKEN_HASH.into(), s(attr::KEYRING_KEY)),
+            (attr::KIND.into(), s("keyring")),
+            (attr::VERSION.into(), n(keyring.version)),
+        ]);
+        let keys = keyring
+            .keys
+            .iter()
+            .map(|k| {
+                AttributeValue::M(Item::from([
+                    (attr::KID.into(), s(&k.public.kid)),
+                    (attr::N.into(), AttributeValue::B(k.public.n.clone().into())),
+                    (attr::E.into(), AttributeValue::B(k.public.e.clone().into())),
+                    (attr::CREATED_AT.into(), n(k.created_at)),
+                    (attr::ACTIVE_FROM.into(), n(k.active_from)),
+                    (attr::KMS_KEY_ID.into(), s(&k.kms_key_id)),
+                    (
+                        attr::SEALED_PRIVATE.into(),
+                        AttributeValue::B(k.sealed_private.clone().into()),
+                    ),
+                ]))
+            })
+            .collect();
+        item.insert(attr::KEYS.into(), AttributeValue::L(keys));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.tokens_table)
+            .set_item(Some(item));
+        let request = match expected_version {
+            None => request.condition_expression("attribute_not_exists(token_hash)"),
+            Some(v) => request
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+}
+
+impl JwtRevocations for DynamoStore {
+    async fn revoke_jwt(&self, jti: &str, expires_at: u64) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.tokens_table)
+            .item(
+                attr::TOKEN_HASH,
+                s(&format!("{}{jti}", attr::JWT_KEY_PREFIX)),
+            )
+            .item(attr::KIND, s("revoked_jwt"))
+            .item(attr::EXPIRES_AT, n(expires_at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutItem", e))
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tokens_table)
+            .key(
+                attr::TOKEN_HASH,
+                s(&format!("{}{jti}", attr::JWT_KEY_PREFIX)),
+            )
+            .consistent_read(true)
+            .projection_expression("token_hash")
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item.is_some_and(|i| !i.is_empty()))
+    }
+}
+
+fn keyring_from_item(item: &Item) -> StoreResult<Keyring> {
+    let r = Reader {
+        item,
+        what: "keyring",
+    };
+    let bad = || r.bad(attr::KEYS);
+    let keys = match item.get(attr::KEYS) {
+        Some(AttributeValue::L(keys)) => keys
+            .iter()
+            .map(|k| {
+                let m = k.as_m().map_err(|_| bad())?;
+                let kr = Reader {
+                    item: m,
+                    what: "signing key",
+                };
+                let bytes = |name: &str| match m.get(name) {
+                    Some(AttributeValue::B(b)) => Ok(b.as_ref().to_vec()),
+                    _ => Err(kr.bad(name)),
+                };
+                Ok(SigningKey {
+                    public: PublicKey {
+                        kid: kr.string(attr::KID)?,
+                        n: bytes(attr::N)?,
+                        e: bytes(attr::E)?,
+                    },
+                    created_at: kr.number(attr::CREATED_AT)?,
+                    active_from: kr.number(attr::ACTIVE_FROM)?,
+                    kms_key_id: kr.string(attr::KMS_KEY_ID)?,
+                    sealed_private: bytes(attr::SEALED_PRIVATE)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?,
+        _ => return Err(bad()),
+    };
+    Ok(Keyring {
+        version: r.number(attr::VERSION)?,
+        keys,
     })
 }

@@ -12,6 +12,9 @@ struct Tables {
     clients: HashMap<String, ClientRecord>,
     tokens: HashMap<String, TokenRecord>,
     families: HashMap<String, FamilyRecord>,
+    keyring: Option<Keyring>,
+    /// Revoked JWTs' `jti`, with when they expire.
+    revoked_jwts: HashMap<String, u64>,
 }
 
 /// Where a request to a real store would wait for its answer.
@@ -137,7 +140,7 @@ impl RotateRefresh for MemoryStore {
                 current_refresh: Some(r.refresh.token_hash.clone()),
             },
         );
-        for n in [r.access, r.refresh] {
+        for n in r.access.into_iter().chain([r.refresh]) {
             t.tokens.insert(n.token_hash.clone(), n.clone());
         }
         Ok(true)
@@ -181,12 +184,18 @@ impl Revoke for MemoryStore {
             });
         family.revoked = true;
         let current = family.current().to_owned();
-        let mut doomed = vec![current.clone()];
+        let mut doomed = vec![(current.clone(), 0)];
         if let Some(cur) = t.tokens.get(&current) {
-            doomed.extend(cur.family_tokens.iter().map(|a| a.token_hash.clone()));
+            doomed.extend(
+                cur.family_tokens
+                    .iter()
+                    .map(|a| (a.token_hash.clone(), a.expires_at)),
+            );
         }
-        for hash in doomed {
-            if let Some(tok) = t.tokens.get_mut(&hash) {
+        for (key, expires_at) in doomed {
+            if let Some(jti) = key.strip_prefix(JWT_LIST_PREFIX) {
+                t.revoked_jwts.insert(jti.to_owned(), expires_at);
+            } else if let Some(tok) = t.tokens.get_mut(&key) {
                 tok.revoked = true;
             }
         }
@@ -262,5 +271,41 @@ impl ClientAdmin for MemoryStore {
             }
         }
         Ok(revoked)
+    }
+}
+
+impl GetKeyring for MemoryStore {
+    async fn get_keyring(&self) -> StoreResult<Option<Keyring>> {
+        round_trip().await;
+        Ok(self.lock().keyring.clone())
+    }
+}
+
+impl PutKeyring for MemoryStore {
+    async fn put_keyring(
+        &self,
+        expected_version: Option<u64>,
+        keyring: &Keyring,
+    ) -> StoreResult<bool> {
+        round_trip().await;
+        let mut t = self.lock();
+        if t.keyring.as_ref().map(|k| k.version) != expected_version {
+            return Ok(false);
+        }
+        t.keyring = Some(keyring.clone());
+        Ok(true)
+    }
+}
+
+impl JwtRevocations for MemoryStore {
+    async fn revoke_jwt(&self, jti: &str, expires_at: u64) -> StoreResult<()> {
+        round_trip().await;
+        self.lock().revoked_jwts.insert(jti.to_owned(), expires_at);
+        Ok(())
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
+        round_trip().await;
+        Ok(self.lock().revoked_jwts.contains_key(jti))
     }
 }

@@ -8,6 +8,7 @@ pub mod tables;
 
 // The nouns are the protocol's; storage keeps them. Re-exported for the paths callers used
 // before they moved.
+pub use crate::keys::Keyring;
 pub use crate::oauth::model::{
     ClientRecord, FamilyRecord, FamilyToken, GrantType, MAX_CLIENT_ID_LEN, TokenKind, TokenRecord,
     is_valid_client_id,
@@ -79,7 +80,8 @@ pub struct Rotation<'a> {
     pub now_ms: u64,
     /// The rotating request's deadline, stamped on `old` (see `TokenRecord::answer_by_ms`).
     pub answer_by_ms: u64,
-    pub access: &'a TokenRecord,
+    /// The new access token's record; `None` for a JWT, which is not stored.
+    pub access: Option<&'a TokenRecord>,
     pub refresh: &'a TokenRecord,
 }
 
@@ -95,7 +97,8 @@ impl Rotation<'_> {
             .family_tokens
             .iter()
             .map(|t| t.expires_at)
-            .chain([self.refresh.expires_at, self.access.expires_at])
+            .chain(self.access.map(|a| a.expires_at))
+            .chain([self.refresh.expires_at])
             .max()
             .unwrap_or(self.refresh.expires_at)
     }
@@ -143,7 +146,16 @@ pub trait Revoke {
 
 /// Everything the token endpoint's grants use.
 pub trait GrantStore:
-    GetClient + GetClientAndToken + GetToken + GetFamily + PutTokens + RotateRefresh + Revoke + Sync
+    GetClient
+    + GetClientAndToken
+    + GetToken
+    + GetFamily
+    + PutTokens
+    + RotateRefresh
+    + Revoke
+    + GetKeyring
+    + JwtRevocations
+    + Sync
 {
 }
 impl<
@@ -154,6 +166,8 @@ impl<
         + PutTokens
         + RotateRefresh
         + Revoke
+        + GetKeyring
+        + JwtRevocations
         + Sync,
 > GrantStore for T
 {
@@ -203,3 +217,33 @@ pub trait ClientAdmin: GetClient + Sync {
         now: u64,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
+
+/// Reads the JWT signing keyring (strongly consistent); `None` before the first key.
+pub trait GetKeyring: Sync {
+    fn get_keyring(&self) -> impl Future<Output = StoreResult<Option<Keyring>>> + Send;
+}
+
+/// Writes the keyring (admin tool), only if the stored one still has `expected_version`
+/// (`None`: none stored yet); `Ok(false)` otherwise.
+pub trait PutKeyring: GetKeyring {
+    fn put_keyring(
+        &self,
+        expected_version: Option<u64>,
+        keyring: &Keyring,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// Revocations of JWT access tokens, which are not stored themselves: a revoked token's
+/// `jti` is remembered until the token expires.
+pub trait JwtRevocations: Sync {
+    fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn is_jwt_revoked(&self, jti: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// How a family's list names a JWT access token: by its `jti`, under a prefix no token
+/// hash has.
+pub const JWT_LIST_PREFIX: &str = "jwt#";

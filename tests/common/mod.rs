@@ -11,7 +11,11 @@ pub mod runtime_api;
 use aws_config::Region;
 use aws_sdk_dynamodb::config::Credentials;
 use oauth_token_service::http::App;
-use oauth_token_service::oauth::{IssuePolicy, Issuer, secret, system_clock_ms, token};
+use oauth_token_service::keys::{JwtKeys, NotSealed, SigningKey};
+use oauth_token_service::oauth::jwt::PublicKey;
+use oauth_token_service::oauth::{
+    IssuePolicy, Issuer, TokenFormat, secret, system_clock_ms, token,
+};
 use oauth_token_service::store::dynamodb::DynamoStore;
 use oauth_token_service::store::tables::create_tables;
 use oauth_token_service::store::{ClientRecord, GrantType};
@@ -129,7 +133,33 @@ pub const TEST_POLICY: IssuePolicy = IssuePolicy {
     refresh_ttl: 1_209_600,
     issue_refresh_tokens: true,
     reuse_grace_ms: 0,
+    default_format: TokenFormat::Opaque,
+    jwt_access_ttl: 3600,
+    jwt_audience: Vec::new(),
 };
+
+/// Signing keys for a test's handler: the test key (`tests/data`), stored unsealed, since
+/// no key service runs in these tests. One per handler, so that no cached keyring crosses
+/// from one test's tables to another's.
+pub fn test_jwt_keys() -> &'static JwtKeys {
+    Box::leak(Box::new(JwtKeys::new(Some(Box::new(NotSealed)))))
+}
+
+/// The test signing key as a keyring entry, named `kid`, signing from `active_from`.
+pub fn test_signing_key(kid: &str, active_from: u64) -> SigningKey {
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(include_str!("../data/test-signing-key.pkcs8.b64").trim())
+        .expect("test key base64");
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).expect("test key");
+    SigningKey {
+        public: PublicKey::of(kid, &pair),
+        created_at: active_from,
+        active_from,
+        kms_key_id: "not-sealed".into(),
+        sealed_private: der,
+    }
+}
 
 pub fn now() -> u64 {
     std::time::SystemTime::now()
@@ -365,7 +395,8 @@ pub fn test_clock_ms() -> u64 {
 /// The token function's handler over `store`, as the tests run it: `TEST_POLICY`, the
 /// test clock, no configured public URL.
 pub fn test_app<'a, S>(store: &'a S, rng: &'a SystemRandom) -> App<'a, S> {
-    test_app_with(store, &TEST_POLICY, rng)
+    static POLICY: std::sync::LazyLock<IssuePolicy> = std::sync::LazyLock::new(|| TEST_POLICY);
+    test_app_with(store, &POLICY, rng)
 }
 
 /// [`test_app`] with another issuing policy.
@@ -380,6 +411,7 @@ pub fn test_app_with<'a, S>(
             policy,
             rng,
             clock: test_clock_ms,
+            jwt: Some(test_jwt_keys()),
         },
         public_url: None,
     }

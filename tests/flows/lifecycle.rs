@@ -31,6 +31,7 @@ impl<S: FlowStore> Fixture<S> {
                 policy: &TEST_POLICY,
                 rng: &rng,
                 clock: test_clock_ms,
+                jwt: Some(test_jwt_keys()),
             },
             public_url,
         };

@@ -39,6 +39,7 @@ impl<S: FlowStore> Fixture<S> {
                 policy,
                 rng: &rng,
                 clock: test_clock_ms,
+                jwt: Some(test_jwt_keys()),
             },
             public_url: None,
         };

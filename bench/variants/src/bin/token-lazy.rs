@@ -30,6 +30,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             policy: &config.policy,
             rng: &rng,
             clock: system_clock_ms,
+            jwt: None,
         },
         public_url: config.issuer.as_deref(),
     };

@@ -1,0 +1,226 @@
+//! JWT signing keys (PROTOCOL §10.3): the keyring as stored (public halves in the clear,
+//! private halves sealed by a key service), which keys are published and which one signs,
+//! and a per-process cache that reads the keyring at most every few minutes and unseals a
+//! private key once per process.
+
+use crate::oauth::jwt::PublicKey;
+use crate::store::{GetKeyring, StoreError, StoreResult};
+use ring::signature::RsaKeyPair;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a JWT may live at most, in seconds (one day), whatever a client's lifetime
+/// says: a retired key stays published this long after its successor starts signing,
+/// so every token it signed can still be verified.
+pub const MAX_JWT_TTL: u64 = 86_400;
+
+/// How long a process trusts the keyring it read: the JWKS's own cache lifetime.
+pub const KEYRING_REFRESH: Duration = Duration::from_secs(300);
+
+/// One signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub public: PublicKey,
+    pub created_at: u64,
+    /// Signs from then on (epoch seconds), until a later key's `active_from`.
+    pub active_from: u64,
+    /// The key-service key that sealed the private half.
+    pub kms_key_id: String,
+    /// The private half (PKCS#8 DER), sealed: only the key service can open it.
+    pub sealed_private: Vec<u8>,
+}
+
+/// Every signing key, oldest first, and a version for conditional writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keyring {
+    pub version: u64,
+    pub keys: Vec<SigningKey>,
+}
+
+impl Keyring {
+    /// The key that signs at `now`: the newest whose `active_from` has come.
+    pub fn signing_key(&self, now: u64) -> Option<&SigningKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.active_from <= now)
+            .max_by_key(|k| (k.active_from, k.created_at))
+    }
+
+    /// The keys a verifier must know at `now`: every key not yet signing (published ahead,
+    /// as gateways cache keys), the signing key, and each older key until `MAX_JWT_TTL`
+    /// after the key that replaced it started signing.
+    pub fn published(&self, now: u64) -> Vec<&SigningKey> {
+        let signing = self.signing_key(now);
+        self.keys
+            .iter()
+            .filter(|k| {
+                if k.active_from > now || Some(*k) == signing {
+                    return true;
+                }
+                // Replaced: by the first key that started signing after it.
+                let replaced_at = self
+                    .keys
+                    .iter()
+                    .filter(|o| o.active_from > k.active_from && o.active_from <= now)
+                    .map(|o| o.active_from)
+                    .min();
+                replaced_at.is_some_and(|at| now < at.saturating_add(MAX_JWT_TTL))
+            })
+            .collect()
+    }
+}
+
+/// Opens a sealed private key (the key service's Decrypt).
+pub trait Unseal: Send + Sync {
+    fn unseal<'a>(
+        &'a self,
+        key: &'a SigningKey,
+    ) -> Pin<Box<dyn Future<Output = StoreResult<Vec<u8>>> + Send + 'a>>;
+}
+
+/// Keys whose "sealed" half is the private key itself: for tests and benchmarks only,
+/// where no key service runs.
+pub struct NotSealed;
+
+impl Unseal for NotSealed {
+    fn unseal<'a>(
+        &'a self,
+        key: &'a SigningKey,
+    ) -> Pin<Box<dyn Future<Output = StoreResult<Vec<u8>>> + Send + 'a>> {
+        Box::pin(async move { Ok(key.sealed_private.clone()) })
+    }
+}
+
+/// Why no token could be signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// No keyring, or no key signing yet: `oauth-admin create-signing-key` was not run.
+    NoSigningKey,
+    Store(StoreError),
+    /// The unsealed key is not an RSA PKCS#8 key ring accepts.
+    Unusable(String),
+}
+
+/// The process's view of the keyring, refreshed every `KEYRING_REFRESH`, and the private
+/// keys it has unsealed (one key-service call per key per process).
+pub struct JwtKeys {
+    unseal: Option<Box<dyn Unseal>>,
+    keyring: Mutex<Option<(Arc<Keyring>, Instant)>>,
+    unsealed: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+}
+
+impl JwtKeys {
+    /// `unseal`: `None` for a process that only verifies (the authorizer).
+    pub fn new(unseal: Option<Box<dyn Unseal>>) -> Self {
+        JwtKeys {
+            unseal,
+            keyring: Mutex::new(None),
+            unsealed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The keyring, from the cache while it is fresh.
+    pub async fn keyring<S: GetKeyring>(&self, store: &S) -> StoreResult<Arc<Keyring>> {
+        if let Some((ring, at)) = lock(&self.keyring).as_ref()
+            && at.elapsed() < KEYRING_REFRESH
+        {
+            return Ok(ring.clone());
+        }
+        let ring = Arc::new(store.get_keyring().await?.unwrap_or_default());
+        *lock(&self.keyring) = Some((ring.clone(), Instant::now()));
+        Ok(ring)
+    }
+
+    /// The public keys a verifier must know now.
+    pub async fn published<S: GetKeyring>(
+        &self,
+        store: &S,
+        now: u64,
+    ) -> StoreResult<Vec<PublicKey>> {
+        let ring = self.keyring(store).await?;
+        Ok(ring
+            .published(now)
+            .into_iter()
+            .map(|k| k.public.clone())
+            .collect())
+    }
+
+    /// The key that signs now, unsealed (once per process and key).
+    pub async fn signer<S: GetKeyring>(
+        &self,
+        store: &S,
+        now: u64,
+    ) -> Result<(String, Arc<RsaKeyPair>), KeyError> {
+        let ring = self.keyring(store).await.map_err(KeyError::Store)?;
+        let key = ring.signing_key(now).ok_or(KeyError::NoSigningKey)?;
+        let kid = key.public.kid.clone();
+        if let Some(pair) = lock(&self.unsealed).get(&kid) {
+            return Ok((kid, pair.clone()));
+        }
+        let unseal = self.unseal.as_ref().ok_or(KeyError::NoSigningKey)?;
+        let der = unseal.unseal(key).await.map_err(KeyError::Store)?;
+        let pair = RsaKeyPair::from_pkcs8(&der)
+            .map(Arc::new)
+            .map_err(|e| KeyError::Unusable(e.to_string()))?;
+        if PublicKey::of(&kid, &pair) != key.public {
+            return Err(KeyError::Unusable(format!(
+                "key {kid}: the private half does not match the published one"
+            )));
+        }
+        lock(&self.unsealed).insert(kid.clone(), pair.clone());
+        Ok((kid, pair))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The test signing key (`tests/data/test-signing-key.pkcs8.b64`), for unit tests.
+#[cfg(test)]
+pub(crate) const TEST_KEY_PKCS8_B64: &str =
+    include_str!("../tests/data/test-signing-key.pkcs8.b64");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: &str, active_from: u64) -> SigningKey {
+        SigningKey {
+            public: PublicKey {
+                kid: kid.into(),
+                n: vec![1],
+                e: vec![1],
+            },
+            created_at: active_from,
+            active_from,
+            kms_key_id: "k".into(),
+            sealed_private: Vec::new(),
+        }
+    }
+
+    fn kids(ring: &Keyring, now: u64) -> Vec<&str> {
+        ring.published(now)
+            .iter()
+            .map(|k| k.public.kid.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_next_key_is_published_at_once_and_signs_only_from_its_time() {
+        let ring = Keyring {
+            version: 2,
+            keys: vec![key("a", 100), key("b", 1000)],
+        };
+        assert_eq!(ring.signing_key(999).unwrap().public.kid, "a");
+        assert_eq!(kids(&ring, 999), ["a", "b"]);
+        assert_eq!(ring.signing_key(1000).unwrap().public.kid, "b");
+        // The retired key stays published until its last token has expired.
+        assert_eq!(kids(&ring, 1000 + MAX_JWT_TTL - 1), ["a", "b"]);
+        assert_eq!(kids(&ring, 1000 + MAX_JWT_TTL), ["b"]);
+        assert!(Keyring::default().signing_key(5).is_none());
+    }
+}

@@ -1,0 +1,61 @@
+//! The key service (AWS KMS) that seals JWT signing keys: the admin tool seals a private
+//! key with `Encrypt`, and the token function unseals it with one `Decrypt` per key per
+//! process (PROTOCOL §10.3). No key is ever sent to or read from the service in plain text
+//! anywhere else.
+
+use crate::keys::{SigningKey, Unseal};
+use crate::store::dynamodb::error_detail;
+use crate::store::{StoreError, StoreResult};
+use aws_sdk_kms::primitives::Blob;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Unseals signing keys through KMS `Decrypt`.
+pub struct KmsUnseal {
+    client: aws_sdk_kms::Client,
+}
+
+impl KmsUnseal {
+    pub fn new(client: aws_sdk_kms::Client) -> Self {
+        KmsUnseal { client }
+    }
+}
+
+impl Unseal for KmsUnseal {
+    fn unseal<'a>(
+        &'a self,
+        key: &'a SigningKey,
+    ) -> Pin<Box<dyn Future<Output = StoreResult<Vec<u8>>> + Send + 'a>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .decrypt()
+                .key_id(&key.kms_key_id)
+                .ciphertext_blob(Blob::new(key.sealed_private.clone()))
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(error_detail("kms:Decrypt", &e)))?;
+            out.plaintext
+                .map(Blob::into_inner)
+                .ok_or_else(|| StoreError::Internal("kms:Decrypt: no plaintext".into()))
+        })
+    }
+}
+
+/// Seals a private key (PKCS#8 DER) under `kms_key_id` with KMS `Encrypt` (admin tool).
+pub async fn seal(
+    client: &aws_sdk_kms::Client,
+    kms_key_id: &str,
+    private_pkcs8: &[u8],
+) -> StoreResult<Vec<u8>> {
+    let out = client
+        .encrypt()
+        .key_id(kms_key_id)
+        .plaintext(Blob::new(private_pkcs8.to_vec()))
+        .send()
+        .await
+        .map_err(|e| StoreError::Internal(error_detail("kms:Encrypt", &e)))?;
+    out.ciphertext_blob
+        .map(Blob::into_inner)
+        .ok_or_else(|| StoreError::Internal("kms:Encrypt: no ciphertext".into()))
+}
