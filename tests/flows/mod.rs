@@ -5,6 +5,7 @@
 //! of it is dead code, which the lint refuses.
 
 pub mod authorizer;
+pub mod jwt;
 pub mod lifecycle;
 pub mod refresh;
 
@@ -13,7 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use oauth_token_service::oauth::ClientRecord;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use oauth_token_service::store::memory::MemoryStore;
-use oauth_token_service::store::{ClientAdmin, GetFamily, GetToken, GrantStore};
+use oauth_token_service::store::{ClientAdmin, GetFamily, GetToken, GrantStore, PutKeyring};
 
 /// A numeric attribute of a stored token, to change behind the service's back.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +27,14 @@ pub enum TokenNumber {
 
 /// What a flow needs of a store beside what the service uses: a fresh one, clients in
 /// it, and a way to age a token.
-pub trait FlowStore: GrantStore + GetToken + GetFamily + ClientAdmin + Sized {
+pub trait FlowStore: GrantStore + GetToken + GetFamily + ClientAdmin + PutKeyring + Sized {
     async fn fresh() -> Self;
     /// Stores a client whole; `must_be_new` refuses to replace one.
     async fn seed_client(&self, client: &ClientRecord, must_be_new: bool);
     /// Sets (or with `None` removes) a number on a stored token.
     async fn set_token_number(&self, token_hash: &str, field: TokenNumber, value: Option<u64>);
+    /// How many items the tokens table holds (tokens, family records, the keyring).
+    async fn token_items(&self) -> usize;
 }
 
 impl FlowStore for MemoryStore {
@@ -54,6 +57,10 @@ impl FlowStore for MemoryStore {
             TokenNumber::AnsweredAtMs => t.answered_at_ms = value,
             TokenNumber::AnswerByMs => t.answer_by_ms = value,
         });
+    }
+
+    async fn token_items(&self) -> usize {
+        self.tokens().len()
     }
 }
 
@@ -90,6 +97,20 @@ impl FlowStore for DynamoStore {
         };
         request.send().await.unwrap();
     }
+
+    async fn token_items(&self) -> usize {
+        raw_dynamodb()
+            .await
+            .scan()
+            .table_name(self.tokens_table())
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+            .len()
+    }
 }
 
 /// One test per flow for the store type given.
@@ -108,6 +129,14 @@ macro_rules! flow_tests {
 macro_rules! all_flows {
     ($store:ty) => {
         flow_tests!($store;
+            jwt::a_jwt_client_gets_a_signed_rfc9068_access_token,
+            jwt::issuing_a_jwt_without_a_refresh_token_writes_nothing,
+            jwt::introspection_and_the_authorizer_accept_a_live_jwt,
+            jwt::forged_jwts_are_refused_everywhere,
+            jwt::a_revoked_jwt_is_refused_until_it_expires,
+            jwt::a_jwt_family_is_revoked_on_reuse_jwts_included,
+            jwt::a_rotated_key_is_published_at_once_and_signs_only_after_the_delay,
+            jwt::discovery_documents_name_the_keys,
             refresh::a_refresh_rotates_both_tokens_and_consumes_the_old_one,
             refresh::reuse_of_a_consumed_refresh_token_revokes_its_family,
             refresh::another_clients_refresh_token_is_invalid_and_revokes_nothing,
