@@ -8,6 +8,7 @@
 //! - [`render`]: what the commands print. Secret hashes never appear in it.
 
 pub mod cli;
+pub mod keys;
 pub mod ops;
 pub mod render;
 

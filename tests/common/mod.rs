@@ -106,6 +106,17 @@ pub async fn sdk_client(endpoint: &str, timeout: Duration) -> aws_sdk_dynamodb::
     aws_sdk_dynamodb::Client::new(&config)
 }
 
+/// A KMS client of moto's (moto serves every service on one port).
+pub async fn kms_client() -> aws_sdk_kms::Client {
+    let config = oauth_token_service::aws::config_loader(Duration::from_secs(5))
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    aws_sdk_kms::Client::new(&config)
+}
+
 /// Table names unique to one test, so tests share the server but not their data.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
