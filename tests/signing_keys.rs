@@ -41,7 +41,7 @@ async fn a_sealed_key_signs_tokens_that_verify_and_never_lies_in_the_table_in_cl
     let created = create_signing_key(&store, &kms, None, now).await.unwrap();
     assert!(created.created);
     assert_eq!(created.active_from, now);
-    assert_eq!(created.published, [created.kid.clone()]);
+    assert_eq!(created.published, std::slice::from_ref(&created.kid));
     // Safe to rerun: the same key, nothing written.
     let again = create_signing_key(&store, &kms, None, now).await.unwrap();
     assert!(!again.created);
