@@ -11,6 +11,7 @@ pub mod cli;
 pub mod keys;
 pub mod ops;
 pub mod render;
+pub mod run;
 
 use crate::store::StoreError;
 use std::fmt;
