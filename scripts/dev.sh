@@ -149,9 +149,10 @@ unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
 export CLIENTS_TABLE="${CLIENTS_TABLE:-oauth-clients}" TOKENS_TABLE="${TOKENS_TABLE:-oauth-tokens}"
 
 log "building oauth-admin and the token function (the first build takes a few minutes)"
-step cargo build --bin oauth-admin --bin token || die "cargo build failed"
+step cargo build --features admin --bin oauth-admin || die "cargo build failed"
+step cargo build --bin token || die "cargo build failed"
 
-admin() { cargo run --quiet --bin oauth-admin -- "$@"; }
+admin() { cargo run --quiet --features admin --bin oauth-admin -- "$@"; }
 step admin create-tables >&2 || die "oauth-admin create-tables failed"
 creds="$(admin create-client --name demo --scope quotes:read --json)" ||
   die "oauth-admin create-client failed"

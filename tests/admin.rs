@@ -791,6 +791,14 @@ async fn every_command_has_help() {
     admin
         .run(&["create-client", "--access-ttl", "0", "--help"])
         .assert_ok();
+    for flag in ["--version", "-V"] {
+        let version = admin.run(&[flag]);
+        version.assert_ok();
+        assert_eq!(
+            version.stdout,
+            format!("oauth-admin {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
 }
 
 #[tokio::test]

@@ -111,7 +111,8 @@ export CLIENTS_TABLE=load-clients TOKENS_TABLE=load-tokens
 export LOG_LEVEL=info
 
 log "building oauth-admin and token ($PROFILE)"
-cargo build "${build_flag[@]}" --bin oauth-admin --bin token >&2
+cargo build "${build_flag[@]}" --features admin --bin oauth-admin >&2
+cargo build "${build_flag[@]}" --bin token >&2
 admin="$ROOT/target/$target_dir/oauth-admin"
 "$admin" create-tables >&2
 creds="$("$admin" create-client --name load-test --scope quotes:read --json)"

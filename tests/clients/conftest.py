@@ -288,7 +288,7 @@ def service():
 
         # The admin tool, as an operator would use it.
         build = subprocess.run(
-            [cargo, "build", "--bin", "oauth-admin"],
+            [cargo, "build", "--features", "admin", "--bin", "oauth-admin"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -296,7 +296,7 @@ def service():
         )
         if build.returncode != 0:
             pytest.fail(
-                f"cargo build --bin oauth-admin failed:\n{build.stderr[-4000:]}",
+                f"cargo build --features admin --bin oauth-admin failed:\n{build.stderr[-4000:]}",
                 pytrace=False,
             )
         admin_bin = cargo_target_dir(cargo) / "debug" / "oauth-admin"
