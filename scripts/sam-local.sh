@@ -333,7 +333,7 @@ until [[ "$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 2 \
   sleep 0.2
 done
 log "moto on $MOTO_ENDPOINT (pid $MOTO_PID, network $NETWORK)"
-cargo build -q --bin oauth-admin
+cargo build -q --features admin --bin oauth-admin
 ADMIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/oauth-admin"
 admin() {
   CLIENTS_TABLE="$CLIENTS_TABLE" TOKENS_TABLE="$TOKENS_TABLE" \
