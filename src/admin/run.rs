@@ -293,48 +293,41 @@ mod tests {
             "{same}"
         );
 
-        for (command, text) in [
+        // Each run twice: the second finds the client as the first left it.
+        let app = id("app");
+        for (command, first, second) in [
             (
                 Command::SetResourceServer {
-                    id: id("app"),
+                    id: app.clone(),
                     value: true,
                 },
                 "Client app is now a resource server.\n",
-            ),
-            (
-                Command::SetResourceServer {
-                    id: id("app"),
-                    value: true,
-                },
                 "Client app was already a resource server.\n",
             ),
             (
-                Command::FinishRotation { id: id("app") },
+                Command::FinishRotation { id: app.clone() },
+                "Client app has one secret only: nothing to finish.\n",
                 "Client app has one secret only: nothing to finish.\n",
             ),
             (
-                Command::DisableClient { id: id("app") },
+                Command::DisableClient { id: app.clone() },
                 "Disabled client app; revoked its 0 live tokens.\n",
-            ),
-            (
-                Command::DisableClient { id: id("app") },
                 "Client app was already disabled; revoked its 0 live tokens.\n",
             ),
             (
-                Command::EnableClient { id: id("app") },
+                Command::EnableClient { id: app.clone() },
                 "Enabled client app.\n",
+                "Client app was already enabled.\n",
             ),
             (
-                Command::DeleteClient { id: id("app") },
+                Command::DeleteClient { id: app.clone() },
                 "Deleted client app; revoked its 0 live tokens.\n",
-            ),
-            (
-                Command::DeleteClient { id: id("app") },
                 "Client app has no record (already deleted, or never created); \
                  revoked its 0 live tokens.\n",
             ),
         ] {
-            assert_eq!(run(&store, command).await.unwrap(), text);
+            assert_eq!(run(&store, command.clone()).await.unwrap(), first);
+            assert_eq!(run(&store, command).await.unwrap(), second);
         }
         assert_eq!(
             run(&store, Command::EnableClient { id: id("app") })
