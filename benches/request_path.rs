@@ -20,12 +20,16 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use criterion::{Criterion, criterion_group, criterion_main};
 use oauth_token_service::http::{App, HttpRequest, HttpResponse};
+use oauth_token_service::keys::{JwtKeys, Keyring, NotSealed, SigningKey};
+use oauth_token_service::oauth::TokenFormat;
+use oauth_token_service::oauth::jwt::PublicKey;
 use oauth_token_service::oauth::{
     IssuePolicy, IssuedTokens, Issuer, parse_authorization, parse_params, secret, token,
 };
 use oauth_token_service::store::memory::MemoryStore;
-use oauth_token_service::store::{ClientRecord, GrantType};
+use oauth_token_service::store::{ClientRecord, GrantType, PutKeyring};
 use ring::rand::SystemRandom;
+use ring::signature::RsaKeyPair;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::hint::black_box;
@@ -147,13 +151,45 @@ fn status_of(answer: &[u8]) -> (u64, Value) {
     (v["statusCode"].as_u64().unwrap_or(0), body)
 }
 
-/// Issues with `payload` repeatedly, a fresh store every `CHUNK` iterations.
-fn bench_issue(c: &mut Criterion, name: &str, payload: &[u8]) {
+/// The test signing key (`tests/data`), stored unsealed: no key service here.
+fn keyring() -> Keyring {
+    let der = B64
+        .decode(include_str!("../tests/data/test-signing-key.pkcs8.b64").trim())
+        .expect("test key");
+    let pair = RsaKeyPair::from_pkcs8(&der).expect("test key");
+    Keyring {
+        version: 1,
+        keys: vec![SigningKey {
+            public: PublicKey::of("bench", &pair),
+            created_at: 0,
+            active_from: 0,
+            kms_key_id: "not-sealed".into(),
+            sealed_private: der,
+        }],
+    }
+}
+
+/// Issues with `payload` repeatedly, a fresh store every `CHUNK` iterations; with `jwt`
+/// the client's access tokens are JWTs (the key unsealed once, as in a warm function).
+fn bench_issue(c: &mut Criterion, name: &str, payload: &[u8], jwt: bool) {
     let rng = SystemRandom::new();
-    let policy = IssuePolicy::default();
+    let mut policy = IssuePolicy::default();
+    let keys = JwtKeys::new(Some(Box::new(NotSealed)));
+    let store = |rng: &SystemRandom| {
+        let s = store(rng);
+        if jwt {
+            now(s.put_keyring(None, &keyring())).expect("keyring");
+        }
+        s
+    };
+    let keys = jwt.then_some(&keys);
+    if jwt {
+        policy.default_format = TokenFormat::Jwt;
+    }
     {
         let s = store(&rng);
-        let app = app(&s, &policy, &rng);
+        let mut app = app(&s, &policy, &rng);
+        app.issuer.jwt = keys;
         let (status, body) = status_of(&invoke(&app, payload));
         assert_eq!(status, 200, "{name}: {body}");
     }
@@ -164,7 +200,8 @@ fn bench_issue(c: &mut Criterion, name: &str, payload: &[u8]) {
             while left > 0 {
                 let n = left.min(CHUNK);
                 let s = store(&rng);
-                let app = app(&s, &policy, &rng);
+                let mut app = app(&s, &policy, &rng);
+                app.issuer.jwt = keys;
                 let start = Instant::now();
                 for _ in 0..n {
                     black_box(invoke(&app, black_box(payload)));
@@ -195,9 +232,10 @@ fn app<'a>(
 }
 
 fn issue(c: &mut Criterion) {
-    bench_issue(c, "issue/json", &json_event());
-    bench_issue(c, "issue/form", &form_event());
-    bench_issue(c, "issue/form_basic", &form_basic_event());
+    bench_issue(c, "issue/json", &json_event(), false);
+    bench_issue(c, "issue/form", &form_event(), false);
+    bench_issue(c, "issue/form_basic", &form_basic_event(), false);
+    bench_issue(c, "issue/form_basic_jwt", &form_basic_event(), true);
 }
 
 /// As `issue/form_basic`, with the function's log subscriber (src/logging.rs's settings)
@@ -215,7 +253,7 @@ fn issue_logged(c: &mut Criterion) {
         .with_writer(null)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
-        bench_issue(c, "issue/form_basic_logged", &form_basic_event());
+        bench_issue(c, "issue/form_basic_logged", &form_basic_event(), false);
     });
 }
 

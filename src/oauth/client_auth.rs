@@ -77,12 +77,48 @@ impl<'r> Offered<'r> {
             .filter(|(cid, _)| Some(*cid) == id)
             .map(|(_, s)| *s)
             .collect();
-        // A stretched hash is checked against the decoded form only (the first): one
-        // PBKDF2 derivation per request at most.
-        if secret::verify_any(&secrets, 0, &client.secret_hashes) && !client.disabled {
+        // A stretched hash is checked against one candidate only: one PBKDF2 derivation
+        // per request at most.
+        let slow = candidate_for_slow_hash(&secrets);
+        if secret::verify_any(&secrets, slow, &client.secret_hashes) && !client.disabled {
             Ok(client)
         } else {
             Err(OAuthError::InvalidClient)
         }
+    }
+}
+
+/// Which candidate a stretched hash is checked against when Basic decoding changed the
+/// secret (decoded first, raw second) and only one PBKDF2 derivation may be spent. A form
+/// encoder writes only `[A-Za-z0-9*-._~]`, `%XX` and `+`: a raw value holding anything
+/// else (a space, `:`, `&`, `=`, a non-ASCII letter) was never encoded, as Python's
+/// requests and authlib send secrets, so the raw one is the secret; otherwise the decoded
+/// one, as RFC 6749 §2.3.1 asks clients to encode. (A raw secret such as `a+b`, which reads
+/// as an encoding of `a b`, is taken as encoded.)
+fn candidate_for_slow_hash(secrets: &[&str]) -> usize {
+    match secrets {
+        [_, raw] if raw.bytes().any(|b| !is_form_encoder_output(b)) => 1,
+        _ => 0,
+    }
+}
+
+fn is_form_encoder_output(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_' | b'~' | b'%' | b'+')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidate_for_slow_hash;
+
+    #[test]
+    fn a_raw_secret_no_encoder_would_write_is_checked_raw() {
+        assert_eq!(candidate_for_slow_hash(&["only"]), 0);
+        // Encoded by the client: decode.
+        assert_eq!(candidate_for_slow_hash(&[" x y", "+x+y"]), 0);
+        assert_eq!(candidate_for_slow_hash(&["p+q:r", "p%2Bq%3Ar"]), 0);
+        // Sent as is: a space, a colon, an ampersand or a non-ASCII letter gives it away.
+        assert_eq!(candidate_for_slow_hash(&["p q:r%s t", "p+q:r%25s t"]), 1);
+        assert_eq!(candidate_for_slow_hash(&["a b", "a+b"]), 0);
+        assert_eq!(candidate_for_slow_hash(&["\u{e9} ", "\u{e9}+"]), 1);
     }
 }
