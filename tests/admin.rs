@@ -83,6 +83,8 @@ impl Admin {
             .env("CLIENTS_TABLE", &self.clients)
             .env("TOKENS_TABLE", &self.tokens)
             .env("AWS_ENDPOINT_URL_DYNAMODB", &self.endpoint)
+            // KMS (signing keys) at the same moto server.
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -1353,4 +1355,83 @@ async fn delete_client_keeps_the_record_until_the_tokens_are_revoked() {
     );
     assert!(tokens_of(&admin, &id).await.iter().all(|(_, r)| *r));
     assert!(admin.clients_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn signing_keys_and_jwt_clients_through_the_tool() {
+    let admin = Admin::ready();
+    // Before any key, rotation says what to run first and writes nothing.
+    let out = admin.run(&["rotate-signing-key"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("create-signing-key"), "{}", out.stderr);
+
+    let out = admin.run(&["create-signing-key"]);
+    out.assert_ok();
+    assert!(out.stdout.starts_with("Signing key "), "{}", out.stdout);
+    assert!(out.stdout.contains("it signs from now"), "{}", out.stdout);
+    let again = admin.run(&["create-signing-key"]);
+    again.assert_ok();
+    assert!(again.stdout.contains("exists already"), "{}", again.stdout);
+    let rotated = admin.run(&["rotate-signing-key"]);
+    rotated.assert_ok();
+    assert!(rotated.stdout.contains("(in 7200 s"), "{}", rotated.stdout);
+    // Nothing the tool prints holds key material: ids, times and names only.
+    for out in [&out, &again, &rotated] {
+        assert!(!out.stdout.contains("MII"), "{}", out.stdout);
+        assert!(out.stdout.len() < 400, "{}", out.stdout);
+    }
+
+    let (id, secret) = admin.create(&[
+        "--scope",
+        "read",
+        "--token-format",
+        "jwt",
+        "--audience",
+        "https://api.example.com",
+    ]);
+    let shown = admin.show(&id);
+    assert_eq!(shown["token_format"], "jwt");
+    assert_eq!(
+        shown["audiences"],
+        serde_json::json!(["https://api.example.com"])
+    );
+    let text = admin.run(&["show-client", &id]);
+    assert!(text.stdout.contains("token format"), "{}", text.stdout);
+
+    // The token function unseals the key through KMS and signs this client's tokens.
+    let store = admin.store().await;
+    let keys = oauth_token_service::keys::JwtKeys::new(Some(Box::new(
+        oauth_token_service::kms::KmsUnseal::new(kms_client().await),
+    )));
+    let rng = ring::rand::SystemRandom::new();
+    let mut app = test_app(&store, &rng);
+    app.issuer.jwt = Some(&keys);
+    let a = Answer::from_event(
+        &app.handle_event(&form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic(&id, &secret))],
+        ))
+        .await,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let token = a.body["access_token"].as_str().unwrap();
+    assert!(oauth_token_service::oauth::jwt::looks_like_jwt(token));
+    let published = keys.published(&store, now()).await.unwrap();
+    assert_eq!(published.len(), 2, "the signing key and the next one");
+    let claims = oauth_token_service::oauth::jwt::verify(token, &published, None, now()).unwrap();
+    assert_eq!(claims.aud, ["https://api.example.com"]);
+
+    // update-client switches the format back; bad values are usage errors.
+    admin
+        .run(&["update-client", &id, "--token-format", "opaque"])
+        .assert_ok();
+    assert_eq!(admin.show(&id)["token_format"], "opaque");
+    for (flag, value, says) in [
+        ("--token-format", "paseto", "is not opaque or jwt"),
+        ("--audience", "not a uri", "is not an absolute URI"),
+    ] {
+        let out = admin.run(&["update-client", &id, flag, value]);
+        assert_eq!(out.code, Some(2), "{}", out.stderr);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+    }
 }

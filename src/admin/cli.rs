@@ -8,7 +8,7 @@ mod parse;
 pub use parse::{Parsed, parse};
 
 use super::AdminError;
-use crate::oauth::{ClientRecord, GrantType};
+use crate::oauth::{ClientRecord, GrantType, TokenFormat};
 use std::fmt;
 
 /// One checked command.
@@ -58,6 +58,12 @@ pub enum Command {
         id: String,
         value: bool,
     },
+    /// The first JWT signing key, sealed under this KMS key (or the tool's own).
+    CreateSigningKey {
+        kms_key_id: Option<String>,
+    },
+    /// A next signing key, published now, signing after JWT_KEY_PUBLISH_SECONDS.
+    RotateSigningKey,
 }
 
 /// Everything about a new client except its id and secret.
@@ -70,6 +76,10 @@ pub struct ClientSpec {
     pub access_ttl: Option<u64>,
     pub refresh_ttl: Option<u64>,
     pub resource_server: bool,
+    /// `None`: the deployment's TOKEN_FORMAT.
+    pub token_format: Option<TokenFormat>,
+    /// The `aud` of its JWTs; empty: the deployment's.
+    pub audiences: Vec<String>,
 }
 
 impl ClientSpec {
@@ -82,6 +92,8 @@ impl ClientSpec {
         record.access_ttl = self.access_ttl;
         record.refresh_ttl = self.refresh_ttl;
         record.resource_server = self.resource_server;
+        record.token_format = self.token_format;
+        record.audiences = self.audiences.clone();
         record
     }
 }
@@ -96,6 +108,8 @@ pub struct ClientChanges {
     pub grants: Option<Vec<GrantType>>,
     pub access_ttl: Option<u64>,
     pub refresh_ttl: Option<u64>,
+    pub token_format: Option<TokenFormat>,
+    pub audiences: Option<Vec<String>>,
 }
 
 impl ClientChanges {
@@ -144,6 +158,12 @@ impl ClientChanges {
         }
         if let Some(ttl) = self.access_ttl {
             next.access_ttl = Some(ttl);
+        }
+        if let Some(format) = self.token_format {
+            next.token_format = Some(format);
+        }
+        if let Some(audiences) = &self.audiences {
+            next.audiences = audiences.clone();
         }
         if let Some(ttl) = self.refresh_ttl {
             next.refresh_ttl = Some(ttl);

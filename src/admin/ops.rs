@@ -53,6 +53,9 @@ pub struct ClientView {
     /// `None`: the deployment's lifetime applies.
     pub access_ttl: Option<u64>,
     pub refresh_ttl: Option<u64>,
+    /// `None`: the deployment's TOKEN_FORMAT applies.
+    pub token_format: Option<&'static str>,
+    pub audiences: Vec<String>,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -71,6 +74,8 @@ impl From<&ClientRecord> for ClientView {
             default_scopes: c.default_scopes.clone(),
             access_ttl: c.access_ttl,
             refresh_ttl: c.refresh_ttl,
+            token_format: c.token_format.map(|f| f.as_str()),
+            audiences: c.audiences.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

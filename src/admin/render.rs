@@ -108,6 +108,15 @@ pub fn client_text(v: &ClientView) -> String {
         ("access ttl", ttl_text(v.access_ttl, "ACCESS_TOKEN_TTL")),
         ("refresh ttl", ttl_text(v.refresh_ttl, "REFRESH_TOKEN_TTL")),
         (
+            "token format",
+            v.token_format
+                .map_or_else(|| "(TOKEN_FORMAT)".to_owned(), str::to_owned),
+        ),
+        (
+            "audiences",
+            list_or_none(&v.audiences, "(JWT_AUDIENCE, else the issuer)"),
+        ),
+        (
             "resource server",
             if v.resource_server { "yes" } else { "no" }.to_owned(),
         ),

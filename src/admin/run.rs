@@ -3,11 +3,11 @@
 //! command line, reads the imported secret and sets up DynamoDB around it.
 
 use super::cli::Command;
-use super::{AdminError, ops, render};
-use crate::store::ClientAdmin;
+use super::{AdminError, keys, ops, render};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::memory::MemoryStore;
 use crate::store::tables::TablesReport;
+use crate::store::{ClientAdmin, PutKeyring};
 use ring::rand::SystemRandom;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -65,25 +65,35 @@ pub fn secret_from_stdin() -> Result<String, AdminError> {
     ops::read_secret(stdin.lock())
 }
 
+/// What the signing-key commands need beside the store: the key service, and how long a
+/// new key is published before it signs (JWT_KEY_PUBLISH_SECONDS).
+pub struct KeyService<'a> {
+    pub kms: &'a aws_sdk_kms::Client,
+    pub publish_seconds: u64,
+}
+
 /// Runs `command` at time `now` (epoch seconds); everything to print on stdout once it has
-/// succeeded. `imported` is the secret `import-client` registers.
-pub async fn execute<S: ClientAdmin + Tables>(
+/// succeeded. `imported` is the secret `import-client` registers; `keys` serves the
+/// signing-key commands.
+pub async fn execute<S: ClientAdmin + Tables + PutKeyring>(
     store: &S,
     command: Command,
     imported: Option<&str>,
+    keys: Option<&KeyService<'_>>,
     rng: &SystemRandom,
     now: u64,
 ) -> Result<String, AdminError> {
     let (clients_table, tokens_table) = store.table_names();
-    dispatch(store, command, imported, rng, now)
+    dispatch(store, command, imported, keys, rng, now)
         .await
         .map_err(|e| e.with_table_hint(clients_table, tokens_table))
 }
 
-async fn dispatch<S: ClientAdmin + Tables>(
+async fn dispatch<S: ClientAdmin + Tables + PutKeyring>(
     store: &S,
     command: Command,
     imported: Option<&str>,
+    keys: Option<&KeyService<'_>>,
     rng: &SystemRandom,
     now: u64,
 ) -> Result<String, AdminError> {
@@ -193,7 +203,42 @@ async fn dispatch<S: ClientAdmin + Tables>(
                 format!("Client {id} was already {what}."),
             )
         }
+        Command::CreateSigningKey { kms_key_id } => {
+            let service = keys.ok_or_else(no_key_service)?;
+            let report =
+                keys::create_signing_key(store, service.kms, kms_key_id.as_deref(), now).await?;
+            let done = match report.created {
+                true => format!(
+                    "Signing key {} created, its private half sealed by KMS key {}; it signs \
+                     from now.",
+                    report.kid, report.kms_key_id
+                ),
+                false => format!(
+                    "A signing key exists already ({}, KMS key {}); nothing was written. \
+                     `oauth-admin rotate-signing-key` makes the next one.",
+                    report.kid, report.kms_key_id
+                ),
+            };
+            format!("{done}\nPublished keys: {}.\n", report.published.join(", "))
+        }
+        Command::RotateSigningKey => {
+            let service = keys.ok_or_else(no_key_service)?;
+            let report =
+                keys::rotate_signing_key(store, service.kms, service.publish_seconds, now).await?;
+            format!(
+                "Signing key {} published now; it signs from {} (in {} s, \
+                 JWT_KEY_PUBLISH_SECONDS).\nPublished keys: {}.\n",
+                report.kid,
+                report.active_from,
+                report.active_from.saturating_sub(now),
+                report.published.join(", ")
+            )
+        }
     })
+}
+
+fn no_key_service() -> AdminError {
+    AdminError::Input("no key service (KMS) is configured for this command".into())
 }
 
 fn revoked_text(n: u64) -> String {
@@ -220,11 +265,13 @@ mod tests {
             access_ttl: None,
             refresh_ttl: None,
             resource_server: false,
+            token_format: None,
+            audiences: Vec::new(),
         }
     }
 
     async fn run(store: &MemoryStore, command: Command) -> Result<String, AdminError> {
-        execute(store, command, None, &SystemRandom::new(), NOW).await
+        execute(store, command, None, None, &SystemRandom::new(), NOW).await
     }
 
     fn id(s: &str) -> String {
@@ -392,16 +439,16 @@ mod tests {
         };
         let rng = SystemRandom::new();
         assert!(matches!(
-            execute(&store, import(), None, &rng, NOW).await,
+            execute(&store, import(), None, None, &rng, NOW).await,
             Err(AdminError::Input(_))
         ));
         assert_eq!(
-            execute(&store, import(), Some("a+b c%"), &rng, NOW)
+            execute(&store, import(), Some("a+b c%"), None, &rng, NOW)
                 .await
                 .unwrap(),
             "Imported client legacy (Legacy); its secret is stored as a PBKDF2 hash.\n"
         );
-        let err = execute(&store, import(), Some("other"), &rng, NOW)
+        let err = execute(&store, import(), Some("other"), None, &rng, NOW)
             .await
             .unwrap_err();
         assert_eq!(err, AdminError::AlreadyExists(id("legacy")));

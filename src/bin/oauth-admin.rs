@@ -53,7 +53,7 @@ fn main_result(args: &[std::ffi::OsString]) -> Result<String, AdminError> {
         .build()
         .map_err(|e| AdminError::Internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let client = aws::dynamodb_client(config.dynamodb_timeout.max(MIN_TIMEOUT)).await;
+        let (client, kms) = aws::clients(config.dynamodb_timeout.max(MIN_TIMEOUT)).await;
         if client.config().region().is_none() {
             return Err(AdminError::Input(
                 "no AWS region configured: set AWS_REGION (or a region in the AWS profile)".into(),
@@ -64,6 +64,10 @@ fn main_result(args: &[std::ffi::OsString]) -> Result<String, AdminError> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let rng = SystemRandom::new();
-        run::execute(&store, command, imported.as_deref(), &rng, now).await
+        let keys = run::KeyService {
+            kms: &kms,
+            publish_seconds: config.jwt_key_publish_seconds,
+        };
+        run::execute(&store, command, imported.as_deref(), Some(&keys), &rng, now).await
     })
 }

@@ -5,7 +5,7 @@ use super::{ClientChanges, ClientSpec, Command, check_default_scopes, shown, usa
 use crate::admin::AdminError;
 use crate::config::MAX_TTL;
 use crate::oauth::model::MAX_CLIENT_ID_LEN;
-use crate::oauth::{GrantType, is_valid_client_id};
+use crate::oauth::{GrantType, TokenFormat, is_valid_client_id};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
@@ -247,6 +247,30 @@ enum Sub {
         #[arg(value_name = "true|false", value_parser = boolean, action = ArgAction::Set, required = true)]
         value: bool,
     },
+
+    /// Create the first JWT signing key (safe to run again)
+    ///
+    /// Generates a 2048-bit RSA key, seals its private half with KMS (Encrypt) and stores
+    /// it in the tokens table's keyring; the public half is published at
+    /// /.well-known/jwks.json. It signs at once. With a key in place it writes nothing and
+    /// shows the key. The private key is never printed or stored unsealed.
+    #[command(verbatim_doc_comment)]
+    CreateSigningKey {
+        /// The KMS key that seals it (id, ARN or alias)
+        ///
+        /// Default: a KMS key of this tool's own, alias/oauth-token-service-signing,
+        /// created when missing. A deployment names the template's key.
+        #[arg(long, value_name = "ID")]
+        kms_key_id: Option<String>,
+    },
+
+    /// Publish a next signing key now; it signs after JWT_KEY_PUBLISH_SECONDS
+    ///
+    /// The new key is published at once and starts signing JWT_KEY_PUBLISH_SECONDS (7200)
+    /// later, since API Gateway caches keys for up to two hours. A retired key stays
+    /// published until every token it signed has expired.
+    #[command(verbatim_doc_comment)]
+    RotateSigningKey,
 }
 
 /// The client a command acts on.
@@ -290,6 +314,18 @@ struct Settings {
     /// A new client's default: the deployment's REFRESH_TOKEN_TTL.
     #[arg(long, value_name = "SECS", value_parser = ttl, allow_negative_numbers = true)]
     refresh_ttl: Option<u64>,
+    /// Access-token format: opaque or jwt
+    ///
+    /// jwt: RS256 JWT access tokens (RFC 9068) that API Gateway's JWT authorizer verifies by
+    /// itself; run create-signing-key first. A new client's default: the deployment's
+    /// TOKEN_FORMAT.
+    #[arg(long, value_name = "FORMAT", value_parser = token_format)]
+    token_format: Option<TokenFormat>,
+    /// The aud of the client's JWT access tokens (an absolute URI); repeatable
+    ///
+    /// A new client's default: the deployment's JWT_AUDIENCE, else the issuer.
+    #[arg(long = "audience", value_name = "URI", value_parser = audience)]
+    audiences: Vec<String>,
 }
 
 /// A new client's settings: create-client and import-client.
@@ -319,6 +355,8 @@ enum BadValue {
     Grant(String),
     Ttl(String),
     Bool(String),
+    TokenFormat(String),
+    Audience(String),
 }
 
 impl BadValue {
@@ -347,6 +385,13 @@ impl BadValue {
                 shown(v)
             ),
             BadValue::Bool(v) => format!("expected true or false, got {}", shown(v)),
+            BadValue::TokenFormat(v) => {
+                format!("{option} {} is not opaque or jwt", shown(v))
+            }
+            BadValue::Audience(v) => format!(
+                "{option} {} is not an absolute URI (such as https://api.example.com)",
+                shown(v)
+            ),
         }
     }
 }
@@ -393,6 +438,23 @@ fn ttl(s: &str) -> Result<u64, BadValue> {
         Ok(v) if s.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_TTL).contains(&v) => Ok(v),
         _ => Err(BadValue::Ttl(s.to_owned())),
     }
+}
+
+fn token_format(s: &str) -> Result<TokenFormat, BadValue> {
+    TokenFormat::parse(s).ok_or_else(|| BadValue::TokenFormat(s.to_owned()))
+}
+
+/// An audience: an absolute URI (a scheme, then `:`), printable ASCII, at most 512.
+fn audience(s: &str) -> Result<String, BadValue> {
+    let scheme = s.split_once(':').map_or("", |(scheme, _)| scheme);
+    let ok = s.len() <= 512
+        && s.bytes().all(|b| b.is_ascii_graphic())
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    ok.then(|| s.to_owned())
+        .ok_or_else(|| BadValue::Audience(s.to_owned()))
 }
 
 fn boolean(s: &str) -> Result<bool, BadValue> {
@@ -446,6 +508,8 @@ impl Sub {
                 id: client.id,
                 value,
             },
+            Sub::CreateSigningKey { kms_key_id } => Command::CreateSigningKey { kms_key_id },
+            Sub::RotateSigningKey => Command::RotateSigningKey,
         })
     }
 }
@@ -467,6 +531,8 @@ impl NewClient {
             access_ttl: s.access_ttl,
             refresh_ttl: s.refresh_ttl,
             resource_server: self.resource_server,
+            token_format: s.token_format,
+            audiences: distinct(s.audiences),
         })
     }
 }
@@ -489,12 +555,14 @@ impl Settings {
             grants: (!self.grants.is_empty()).then(|| distinct(self.grants)),
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
+            token_format: self.token_format,
+            audiences: (!self.audiences.is_empty()).then(|| distinct(self.audiences)),
         };
         if changes.is_empty() {
             return Err(usage(
                 sub,
                 "nothing to change: give at least one of --name, --scope, --default-scope, \
-                 --grant, --access-ttl, --refresh-ttl",
+                 --grant, --access-ttl, --refresh-ttl, --token-format, --audience",
             ));
         }
         Ok(changes)
