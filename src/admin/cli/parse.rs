@@ -776,7 +776,7 @@ mod tests {
         assert_eq!(
             usage_text(&["update-client", "c1", "--json"]),
             "update-client: nothing to change: give at least one of --name, --scope, \
-             --default-scope, --grant, --access-ttl, --refresh-ttl \
+             --default-scope, --grant, --access-ttl, --refresh-ttl, --token-format, --audience \
              (see `oauth-admin update-client --help`)"
         );
     }
