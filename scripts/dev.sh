@@ -143,6 +143,8 @@ log "moto (local DynamoDB) on $MOTO_ENDPOINT, pid $MOTO_PID"
 
 # Only the local emulator, never a real account: dummy credentials, no profile.
 export AWS_ENDPOINT_URL_DYNAMODB="$MOTO_ENDPOINT"
+# moto serves KMS too: the JWT signing key is sealed there.
+export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
 export AWS_ACCESS_KEY_ID=dev AWS_SECRET_ACCESS_KEY=dev AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
@@ -163,6 +165,15 @@ read -r CLIENT_ID CLIENT_SECRET < <(
 [[ -n "$CLIENT_ID" && -n "$CLIENT_SECRET" ]] || die "cannot read oauth-admin's output"
 CURL_LINE="curl -s -u '$CLIENT_ID:$CLIENT_SECRET' -d grant_type=client_credentials $URL"
 
+# A signing key (sealed by moto's KMS) and a client whose access tokens are JWTs.
+step admin create-signing-key >&2 || die "oauth-admin create-signing-key failed"
+jwt_creds="$(admin create-client --name demo-jwt --scope quotes:read --token-format jwt --json)" ||
+  die "oauth-admin create-client (jwt) failed"
+read -r JWT_CLIENT_ID JWT_CLIENT_SECRET < <(
+  "$PYTHON" -c 'import json, sys; c = json.load(sys.stdin); print(c["client_id"], c["client_secret"])' <<<"$jwt_creds"
+) || die "cannot read oauth-admin's output"
+JWKS_URL="${URL%/oauth}/.well-known/jwks.json"
+
 cat <<EOF
 
 Demo client (scope quotes:read), in the local DynamoDB:
@@ -171,6 +182,9 @@ Demo client (scope quotes:read), in the local DynamoDB:
 
 Get a token:
   $CURL_LINE
+
+Demo JWT client (RS256 access tokens, keys at $JWKS_URL):
+  curl -s -u '$JWT_CLIENT_ID:$JWT_CLIENT_SECRET' -d grant_type=client_credentials $URL
 
 EOF
 

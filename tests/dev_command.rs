@@ -244,6 +244,25 @@ fn dev_command_serves_tokens_and_stops_everything_on_sigterm() {
     });
     assert_eq!(wrong["error"], "invalid_client", "{wrong}");
 
+    // The JWT demo client's printed line gets a signed JWT (the key sealed by moto's KMS).
+    let jwt_line = printed
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("curl "))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no JWT client's curl line in {printed:?}"))
+        .to_owned();
+    let jwt = curl_json(|| {
+        let mut c = Command::new("sh");
+        c.args(["-c", &jwt_line]);
+        c
+    });
+    let access = jwt["access_token"].as_str().unwrap_or_default();
+    assert!(
+        oauth_token_service::oauth::jwt::looks_like_jwt(access),
+        "{jwt}"
+    );
+
     // SIGTERM to the script alone stops everything it started.
     assert!(!processes_with(&marker).is_empty() || !Path::new("/proc").exists());
     dev.signal("-TERM");

@@ -281,6 +281,8 @@ def service():
             CLIENTS_TABLE=f"clients-libs-{run}",
             TOKENS_TABLE=f"tokens-libs-{run}",
             AWS_ENDPOINT_URL_DYNAMODB=endpoint,
+            # KMS (the JWT signing key's seal) at the same moto server.
+            AWS_ENDPOINT_URL=endpoint,
             AWS_REGION="us-east-1",
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
@@ -355,6 +357,26 @@ def service():
                 stdin=secret.encode(),
             )
             svc.clients[name] = Client(client_id, secret, ["quotes"])
+
+        # A signing key and a JWT client, as an operator sets them up.
+        admin("create-signing-key")
+        jwt_created = json.loads(
+            admin(
+                "create-client",
+                "--name",
+                "JWT client (client-library tests)",
+                "--scope",
+                "quotes",
+                "--token-format",
+                "jwt",
+                "--audience",
+                "https://api.example.com",
+                "--json",
+            )
+        )
+        svc.clients["jwt"] = Client(
+            jwt_created["client_id"], jwt_created["client_secret"], ["quotes"]
+        )
 
         env["SERVE_TIMEOUT"] = str(SERVE_TIMEOUT)
         env["SERVE_LOG"] = str(ROOT / ".tools" / "serve-function-clients.log")
