@@ -153,6 +153,19 @@ where
     }
 }
 
+/// A conditional write's outcome: `Ok(true)` when written, `Ok(false)` when its condition
+/// failed, and any other failure sorted by `classify`.
+fn written<O, E>(op: &str, result: Result<O, SdkError<E, HttpResponse>>) -> StoreResult<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(classify(op, e)),
+    }
+}
+
 fn build_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("request construction: {e}"))
 }
@@ -222,16 +235,7 @@ impl DynamoStore {
         if must_be_new {
             req = req.condition_expression("attribute_not_exists(client_id)");
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify("PutItem", e)),
-        }
+        written("PutItem", req.send().await)
     }
 }
 
@@ -336,7 +340,7 @@ impl ClientAdmin for DynamoStore {
             conditions.push(format!("attribute_not_exists(#a{i})"));
             names.insert(format!("#a{i}"), (*name).to_owned());
         }
-        match self
+        let result = self
             .client
             .put_item()
             .table_name(&self.clients_table)
@@ -345,21 +349,12 @@ impl ClientAdmin for DynamoStore {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify("PutItem", e)),
-        }
+            .await;
+        written("PutItem", result)
     }
 
     async fn delete_disabled_client(&self, client_id: &str) -> StoreResult<bool> {
-        match self
+        let result = self
             .client
             .delete_item()
             .table_name(&self.clients_table)
@@ -368,17 +363,8 @@ impl ClientAdmin for DynamoStore {
             .expression_attribute_names("#disabled", attr::DISABLED)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify("DeleteItem", e)),
-        }
+            .await;
+        written("DeleteItem", result)
     }
 
     /// Through a paginated scan of the tokens table: it has no index on the client id,
@@ -1119,16 +1105,7 @@ impl PutKeyring for DynamoStore {
                 .condition_expression("version = :v")
                 .expression_attribute_values(":v", n(v)),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify("PutItem", e)),
-        }
+        written("PutItem", request.send().await)
     }
 }
 
