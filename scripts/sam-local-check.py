@@ -16,8 +16,9 @@ Two commands:
 
   sam-local-check.py api --url http://127.0.0.1:PORT --dynamodb URL ...
       Requests through `sam local start-api` (SAM's own API Gateway emulation, payload
-      2.0 events): a token with the source document's JSON body (curl) and with authlib's
-      Basic form, GET /whoami through the authorizer, revocation, and a wrong method.
+      2.0 events): a token with the source document's JSON body (curl), with authlib's
+      Basic form and with requests-oauthlib's BackendApplicationClient, GET /whoami
+      through the authorizer, revocation, a wrong method and the metadata document.
 
 The fixed access token that events/authorizer-live-token.json carries is stored as
 tests/events.rs stores it: under its SHA-256, for the fixed client. To stay independent
@@ -407,6 +408,26 @@ def check_api(args) -> int:
         redacted(lib_token),
     )
     access = lib_token.get("access_token", "")
+
+    # requests-oauthlib with BackendApplicationClient (credentials in the form body).
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain http on loopback
+    from oauthlib.oauth2 import BackendApplicationClient
+    from requests_oauthlib import OAuth2Session as RequestsOAuth2Session
+
+    backend = RequestsOAuth2Session(client=BackendApplicationClient(client_id=client["client_id"]))
+    backend.trust_env = False
+    backend_token = backend.fetch_token(
+        token_url,
+        client_id=client["client_id"],
+        client_secret=client["client_secret"],
+        include_client_id=True,
+        timeout=120,
+    )
+    expect(
+        "POST /oauth, requests-oauthlib BackendApplicationClient",
+        is_token(backend_token.get("access_token")) and backend_token.get("scope") in (scope, [scope]),
+        redacted(backend_token),
+    )
 
     # 4. The protected route through SAM's emulation of the Lambda authorizer.
     r = session.get(f"{base}/whoami", headers={"Authorization": f"Bearer {access}"}, timeout=120)
