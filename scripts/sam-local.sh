@@ -386,8 +386,9 @@ if [[ "$MODE" == serve ]]; then
 ready http://127.0.0.1:$port/oauth
   client_id ${fixed[0]}, client_secret ${fixed[1]} (the fixed test client of events/)
   curl -s http://127.0.0.1:$port/oauth -u '${fixed[0]}:${fixed[1]}' -d grant_type=client_credentials
-  sam local invoke TokenFunction -e events/success-json.json ${SAM_ARGS[*]}
-  (in another shell, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION set to anything)
+  sam local invoke TokenFunction -e events/success-json.json $(printf '%q ' "${SAM_ARGS[@]}")
+  (in another shell: PATH with .tools/venv/bin, and AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+  and AWS_DEFAULT_REGION set to anything)
 log: $STATE/start-api.log
 EOF
   wait "$API_PID" || true
