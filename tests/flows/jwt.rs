@@ -431,3 +431,19 @@ pub async fn discovery_documents_name_the_keys<S: FlowStore>() {
     assert!(key.get("d").is_none(), "no private part");
     assert_eq!(key.as_object().unwrap().len(), 6);
 }
+
+pub async fn whoami_answers_from_the_jwt_authorizers_claims<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
+    // As API Gateway's JWT authorizer passes a verified token's claims on.
+    let mut event = v2_event("GET", "/jwt/whoami", &[], None, false);
+    event["requestContext"]["authorizer"] = json!({"jwt": {
+        "claims": {"client_id": "jwt-app", "scope": "read write", "sub": "jwt-app"},
+        "scopes": null,
+    }});
+    let a = f.call(event).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body,
+        json!({"client_id": "jwt-app", "scope": "read write"})
+    );
+}

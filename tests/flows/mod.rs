@@ -137,6 +137,7 @@ macro_rules! all_flows {
             jwt::a_jwt_family_is_revoked_on_reuse_jwts_included,
             jwt::a_rotated_key_is_published_at_once_and_signs_only_after_the_delay,
             jwt::discovery_documents_name_the_keys,
+            jwt::whoami_answers_from_the_jwt_authorizers_claims,
             refresh::a_refresh_rotates_both_tokens_and_consumes_the_old_one,
             refresh::reuse_of_a_consumed_refresh_token_revokes_its_family,
             refresh::another_clients_refresh_token_is_invalid_and_revokes_nothing,
