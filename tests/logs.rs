@@ -165,6 +165,8 @@ impl Flow {
                 ("AWS_ACCESS_KEY_ID", "AKIAFAKELOGSTEST"),
                 ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY),
                 ("AWS_ENDPOINT_URL_DYNAMODB", &moto),
+                // KMS (the JWT signing key's seal) at the same moto server.
+                ("AWS_ENDPOINT_URL", &moto),
                 ("CLIENTS_TABLE", store.clients_table()),
                 ("TOKENS_TABLE", store.tokens_table()),
             ],
@@ -443,6 +445,72 @@ async fn introspect() {
     );
     let intro = t.call(event, 200, "ok", "resource-server", "").await;
     assert_eq!(intro["active"], true);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_and_their_signing_key() {
+    // A signing key sealed by (moto's) KMS, a JWT client: issuance, introspection,
+    // revocation and the authorizer. Neither the JWT nor any form of the private key that
+    // the function unsealed may be logged.
+    let mut t = Flow::start().await;
+    let kms = kms_client().await;
+    oauth_token_service::admin::keys::create_signing_key(&t.store, &kms, None, now())
+        .await
+        .unwrap();
+    use oauth_token_service::store::GetKeyring;
+    let ring = t.store.get_keyring().await.unwrap().unwrap();
+    let der = kms
+        .decrypt()
+        .key_id(&ring.keys[0].kms_key_id)
+        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(
+            ring.keys[0].sealed_private.clone(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap()
+        .into_inner();
+    let b64 = STANDARD.encode(&der);
+    t.secrets.add("private key (base64)", &b64);
+    t.secrets
+        .add("private key (base64, a middle part)", &b64[600..660]);
+    let hex: String = der[300..330].iter().map(|b| format!("{b:02x}")).collect();
+    t.secrets.add("private key (hex, a part)", &hex);
+    t.secrets.add(
+        "sealed private key",
+        &STANDARD.encode(&ring.keys[0].sealed_private),
+    );
+    let mut jwt_app = client_with_secret("jwt-app", &t.fast, &["read"]);
+    jwt_app.token_format = Some(oauth_token_service::oauth::TokenFormat::Jwt);
+    assert!(t.store.put_client(&jwt_app, true).await.unwrap());
+
+    let event = form_post(
+        &format!("grant_type={CC}"),
+        &[("authorization", &basic("jwt-app", &t.fast))],
+    );
+    let issued = t.call(event, 200, "ok", "jwt-app", CC).await;
+    let jwt = issued["access_token"].as_str().unwrap().to_owned();
+    assert!(oauth_token_service::oauth::jwt::looks_like_jwt(&jwt));
+    // The payload alone is no secret, but the whole token and its signature are.
+    t.secrets
+        .add("JWT signature", jwt.rsplit('.').next().unwrap());
+    let event = form_post_to(
+        "/oauth/introspect",
+        &format!("token={jwt}"),
+        &[("authorization", &basic("resource-server", &t.rs_secret))],
+    );
+    let intro = t.call(event, 200, "ok", "resource-server", "").await;
+    assert_eq!(intro["active"], true);
+    t.authorize(&format!("Bearer {jwt}"), true).await;
+    let event = form_post_to(
+        "/oauth/revoke",
+        &format!("token={jwt}"),
+        &[("authorization", &basic("jwt-app", &t.fast))],
+    );
+    t.call(event, 200, "ok", "jwt-app", "").await;
+    t.authorize(&format!("Bearer {jwt}"), false).await;
     t.finish().await;
 }
 
