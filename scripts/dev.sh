@@ -12,8 +12,8 @@
 #    http://127.0.0.1:$OAUTH_DEV_PORT/oauth (9000); edits to the code reload it. Prints a
 #    line with "ready" once a token request succeeds (the first build takes a while).
 #
-# Ctrl-C or SIGTERM stops everything it started, by PID. moto keeps its data in memory:
-# every run starts empty, with a new demo client.
+# Ctrl-C or SIGTERM stops everything it started, by PID and process group. moto keeps its
+# data in memory: every run starts empty, with a new demo client.
 #
 # Env: OAUTH_DEV_PORT (9000), OAUTH_DEV_DYNAMODB_PORT (8000),
 #      OAUTH_DEV_READY_TIMEOUT seconds to wait for the first answer (900),
@@ -41,69 +41,19 @@ done
   die "ports must be from 1 to 65535"
 ((DEV_PORT != DB_PORT)) || die "OAUTH_DEV_PORT and OAUTH_DEV_DYNAMODB_PORT must differ"
 
-# --- Everything started here is stopped here, by PID -------------------------------
+# --- Everything started here is stopped here, by PID and process group ------------------
+# shellcheck source=scripts/lib/proc.sh
+source scripts/lib/proc.sh
 WATCH_PID=""
 CHILD_PID="" # the foreground step, run in the background so that a signal stops it at once
 
-# PIDs of every descendant of $1 (portable: `ps -A -o pid=,ppid=` works on Linux and BSD).
-descendants() {
-  local table
-  table="$(ps -A -o pid=,ppid= 2>/dev/null)" || return 0
-  local queue=("$1") pid child ppid
-  while ((${#queue[@]})); do
-    pid="${queue[0]}"
-    queue=("${queue[@]:1}")
-    while read -r child ppid; do
-      if [[ "$ppid" == "$pid" ]]; then
-        echo "$child"
-        queue+=("$child")
-      fi
-    done <<<"$table"
-  done
-}
-
-# True while any of the PIDs given is alive.
-alive() {
-  local p
-  for p in "$@"; do
-    kill -0 "$p" 2>/dev/null && return 0
-  done
-  return 1
-}
-
-# stop PID: SIGTERM to it, up to 10 s for it to exit, then SIGKILL; then the same (2 s)
-# for any descendant it left behind.
-# shellcheck disable=SC2086 # $left is a whitespace-separated list of PIDs
-stop() {
-  local pid="$1" left i p
-  [[ -n "$pid" ]] || return 0
-  left="$(descendants "$pid")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  alive "$pid" && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-  alive $left || return 0
-  kill -TERM $left 2>/dev/null || true
-  for ((i = 0; i < 20; i++)); do
-    alive $left || return 0
-    sleep 0.1
-  done
-  for p in $left; do
-    alive "$p" && kill -KILL "$p" 2>/dev/null
-  done
-  return 0
-}
-
 cleanup() {
   trap - EXIT INT TERM
-  stop "$CHILD_PID"
+  proc_stop "$CHILD_PID"
   CHILD_PID=""
   if [[ -n "$WATCH_PID" ]]; then
     log "stopping the function server (pid $WATCH_PID)"
-    stop "$WATCH_PID"
+    proc_stop "$WATCH_PID"
     WATCH_PID=""
   fi
   [[ -z "${STATUS_FILE:-}" ]] || rm -f "$STATUS_FILE"
@@ -192,7 +142,7 @@ EOF
 log "starting cargo lambda watch on $URL"
 # --bin token: the crate has several binaries, and with one named the plain /oauth path
 # reaches it (otherwise only /lambda-url/<bin>/oauth would). Its logs go to stderr.
-cargo lambda watch -A 127.0.0.1 -P "$DEV_PORT" --bin token >&2 &
+proc_start cargo lambda watch -A 127.0.0.1 -P "$DEV_PORT" --bin token >&2
 WATCH_PID=$!
 
 log "waiting for the function to answer (its first request compiles it)"
@@ -226,6 +176,7 @@ EOF
 rc=0
 wait "$WATCH_PID" || rc=$?
 WATCH_PID=""
-# Ctrl-C reaches cargo-lambda too, which then exits cleanly on its own.
+# cargo-lambda leads its own process group: Ctrl-C reaches this script, whose cleanup
+# stops it; here it exited on its own.
 ((rc == 0)) || die "cargo lambda watch exited (status $rc)"
 log "the function server stopped"

@@ -9,7 +9,8 @@
 #   moto_stop
 #
 # Variables set by moto_start (cleared by moto_stop):
-#   MOTO_PID       pid of the moto_server process (a child of this shell)
+#   MOTO_PID       pid of the moto_server process (a child of this shell, leading its
+#                  own process group)
 #   MOTO_PORT      its port
 #   MOTO_ENDPOINT  http://127.0.0.1:$MOTO_PORT
 #   MOTO_LOG       its log, .tools/moto-$MOTO_PORT.log
@@ -23,6 +24,8 @@
 
 MOTO_SH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOTO_PID="${MOTO_PID:-}"
+# shellcheck source=scripts/lib/proc.sh
+source "$MOTO_SH_ROOT/scripts/lib/proc.sh"
 
 _moto_err() { printf 'moto.sh: error: %s\n' "$*" >&2; }
 
@@ -71,7 +74,8 @@ moto_start() {
   MOTO_LOG="$MOTO_SH_ROOT/.tools/moto-$port.log"
 
   # scripts/moto_server.py: moto_server serialized, so conditional writes stay atomic.
-  "$MOTO_SH_ROOT/.tools/venv/bin/python" "$MOTO_SH_ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
+  proc_start "$MOTO_SH_ROOT/.tools/venv/bin/python" "$MOTO_SH_ROOT/scripts/moto_server.py" \
+    -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null || return 1
   MOTO_PID=$!
 
   local deadline=$((SECONDS + timeout))
@@ -100,24 +104,13 @@ moto_start() {
   done
 }
 
-# moto_stop: stops the moto started by moto_start (exactly $MOTO_PID) and waits
-# for it to exit. No-op when none is running. Safe to call twice (e.g. in a trap).
+# moto_stop: stops the moto started by moto_start (its process group, scripts/lib/proc.sh:
+# TERM, up to 5 s, then KILL) and waits for it. No-op when none is running. Safe to call
+# twice (e.g. in a trap).
 moto_stop() {
   local pid="${MOTO_PID:-}"
   MOTO_PID=""
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 50; i++)); do # up to 5 s, then SIGKILL
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true # reap it (quietly: no "Terminated" line)
+  proc_stop "$pid" 5
   unset MOTO_PORT MOTO_ENDPOINT MOTO_LOG
   return 0
 }

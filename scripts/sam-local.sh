@@ -11,8 +11,9 @@
 # root nor apt):
 #
 #   1. apt-get install docker.io iptables debootstrap, when needed and missing.
-#   2. Starts dockerd in the background when no engine answers, and stops it (by its PID)
-#      when it exits. An engine that was already running is used and left alone.
+#   2. Starts dockerd in the background when no engine answers, and stops it (by PID and
+#      process group) when it exits. An engine that was already running is used and left
+#      alone.
 #   3. Builds the base image SAM runs provided.al2023 functions on, once, and keeps it:
 #      a minimal Debian root (debootstrap --variant=minbase --include=ca-certificates, from
 #      the Debian mirror in apt's sources), imported as
@@ -89,33 +90,19 @@ esac
 IMAGE="public.ecr.aws/lambda/provided:al2023-$ARCH"
 STAND_IN_MARK="Debian stand-in for Amazon Linux 2023 (scripts/sam-local.sh)"
 
-# ---------------------------------------------------------------- cleanup, by PID only
+# ---------------------------------------------------------------- cleanup, by PID and group
+# shellcheck source=scripts/lib/proc.sh
+source scripts/lib/proc.sh
 DOCKERD_PID=""
 API_PID=""
 MOTO_PID=""
 NETWORK_CREATED=""
-stop_pid() { # stop_pid PID NAME SECONDS: TERM, wait, then KILL
-  local pid="$1" name="$2" limit="${3:-20}" i
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < limit * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name (pid $pid) did not stop within ${limit} s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop_pid "$API_PID" "sam local start-api" 20
+  proc_stop "$API_PID" 20 "sam local start-api"
   API_PID=""
-  stop_pid "$MOTO_PID" moto 10
+  proc_stop "$MOTO_PID" 10 moto
   MOTO_PID=""
   if [[ -n "$NETWORK_CREATED" ]]; then
     docker network rm "$NETWORK" >/dev/null 2>&1 || log "could not remove the Docker network $NETWORK"
@@ -123,7 +110,7 @@ cleanup() {
   fi
   if [[ -n "$DOCKERD_PID" ]]; then
     log "stopping the dockerd this script started (pid $DOCKERD_PID)"
-    stop_pid "$DOCKERD_PID" dockerd 30
+    proc_stop "$DOCKERD_PID" 30 dockerd
     DOCKERD_PID=""
   fi
   exit "$status"
@@ -162,7 +149,7 @@ else
   install_missing docker:docker.io dockerd:docker.io iptables:iptables
   ((EUID == 0)) || die "no container engine answers and only root can start dockerd here"
   step "starting dockerd"
-  dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+  proc_start dockerd >"$STATE/dockerd.log" 2>&1 </dev/null
   DOCKERD_PID=$!
   deadline=$((SECONDS + 60))
   until docker info >/dev/null 2>&1; do
@@ -318,8 +305,8 @@ export NO_PROXY="$GATEWAY,$NO_PROXY" no_proxy="$GATEWAY,$no_proxy"
 moto_port="$(free_port)"
 MOTO_ENDPOINT="http://$GATEWAY:$moto_port"
 # scripts/moto_server.py: moto_server serialized, as scripts/moto.sh starts it.
-"$ROOT/.tools/venv/bin/python" "$ROOT/scripts/moto_server.py" -H "$GATEWAY" -p "$moto_port" \
-  >"$STATE/moto.log" 2>&1 </dev/null &
+proc_start "$ROOT/.tools/venv/bin/python" "$ROOT/scripts/moto_server.py" -H "$GATEWAY" \
+  -p "$moto_port" >"$STATE/moto.log" 2>&1 </dev/null
 MOTO_PID=$!
 deadline=$((SECONDS + 30))
 until [[ "$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 2 \
@@ -363,8 +350,8 @@ SAM_ARGS=(
 
 start_api() { # start_api PORT: sam local start-api in the background, until it answers
   local port="$1" deadline
-  sam local start-api --host 127.0.0.1 --port "$port" "${SAM_ARGS[@]}" \
-    >"$STATE/start-api.log" 2>&1 </dev/null &
+  proc_start sam local start-api --host 127.0.0.1 --port "$port" "${SAM_ARGS[@]}" \
+    >"$STATE/start-api.log" 2>&1 </dev/null
   API_PID=$!
   deadline=$((SECONDS + 120))
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do

@@ -10,7 +10,8 @@
 # - Prints one line `ready http://127.0.0.1:PORT/oauth` on stdout once the function answers
 #   (the first answer can take minutes on a fresh machine: it compiles), then serves until
 #   its standard input closes, or until SIGTERM/SIGINT/SIGHUP. Either way it stops
-#   `cargo lambda watch` (and so the function) by its PID, and waits for it.
+#   `cargo lambda watch` and the function (their process group, scripts/lib/proc.sh) and
+#   waits for them.
 #   A test starts it with a pipe on stdin: when the test process exits, however it exits,
 #   the pipe closes and nothing is left behind. From a terminal, Ctrl-C stops it.
 # - Exits 1 with a message on stderr (and the end of the server's log) when the tools are
@@ -83,29 +84,21 @@ cargo build --bin token >>"$SERVE_LOG" 2>&1 || {
   die "cargo build --bin token failed (log: $SERVE_LOG)"
 }
 
+# shellcheck source=scripts/lib/proc.sh
+source "$ROOT/scripts/lib/proc.sh"
 pid=""
 stop() {
   local p="$pid"
   pid=""
-  [[ -n "$p" ]] || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do # up to 10 s, then SIGKILL
-      kill -0 "$p" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-  fi
-  wait "$p" 2>/dev/null || true
+  proc_stop "$p" 10
 }
 trap 'stop; exit 0' TERM INT HUP
 trap stop EXIT
 
 # `--bin token` makes the token function the lone one, so `/oauth` reaches it (with
 # several, only `/lambda-url/token/oauth` would).
-cargo lambda watch -A 127.0.0.1 -P "$port" --bin token --ignore-changes \
-  >>"$SERVE_LOG" 2>&1 </dev/null &
+proc_start cargo lambda watch -A 127.0.0.1 -P "$port" --bin token --ignore-changes \
+  >>"$SERVE_LOG" 2>&1 </dev/null
 pid=$!
 
 fail() {

@@ -13,7 +13,8 @@
 # instances, 2), LOAD_SERVER (cargo-lambda | emulator), LOAD_MOTO (fast | stock: see
 # bench/load/moto_fast.py), LOAD_DEADLINE (seconds of firing, 900),
 # LOAD_PROFILE (release | dev; release by default), LOAD_READY_TIMEOUT (seconds, 900).
-# Only loopback is ever addressed. Everything it starts it stops, by PID, on any exit.
+# Only loopback is ever addressed. Everything it starts it stops, by PID and process group
+# (scripts/lib/proc.sh), on any exit.
 # moto serializes requests (scripts/moto_server.py): it, not the function, bounds the rate.
 set -euo pipefail
 
@@ -54,18 +55,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 WATCH_PID=""
 stop_watch() {
-  local p="$WATCH_PID" i
+  local p="$WATCH_PID"
   WATCH_PID=""
-  [[ -n "$p" ]] || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null || true # cargo-lambda stops its function processes
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$p" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-  fi
-  wait "$p" 2>/dev/null || true
+  proc_stop "$p" 10 # its process group: cargo-lambda or serve.py and the functions
 }
 cleanup() {
   trap - EXIT INT TERM
@@ -84,7 +76,8 @@ trap 'cleanup; exit 143' TERM
 start_fast_moto() {
   local port="$1" i code
   MOTO_PORT="$port" MOTO_ENDPOINT="http://127.0.0.1:$port" MOTO_LOG="$ROOT/.tools/load-moto-$port.log"
-  "$PYTHON" "$ROOT/bench/load/moto_fast.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
+  proc_start "$PYTHON" "$ROOT/bench/load/moto_fast.py" -H 127.0.0.1 -p "$port" \
+    >"$MOTO_LOG" 2>&1 </dev/null
   MOTO_PID=$!
   for ((i = 0; i < 150; i++)); do
     kill -0 "$MOTO_PID" 2>/dev/null || die "moto exited (log $MOTO_LOG)"
@@ -126,11 +119,11 @@ url="http://127.0.0.1:$port/oauth"
 watch_log="$ROOT/.tools/load-serve-$port.log"
 log "serving the function on $url with $SERVER ($INSTANCES instances; log $watch_log)"
 if [[ "$SERVER" == cargo-lambda ]]; then
-  cargo lambda watch -A 127.0.0.1 -P "$port" --bin token --ignore-changes \
-    --concurrency "$INSTANCES" "${build_flag[@]}" >"$watch_log" 2>&1 </dev/null &
+  proc_start cargo lambda watch -A 127.0.0.1 -P "$port" --bin token --ignore-changes \
+    --concurrency "$INSTANCES" "${build_flag[@]}" >"$watch_log" 2>&1 </dev/null
 else
-  "$PYTHON" "$ROOT/bench/load/serve.py" --binary "$ROOT/target/$target_dir/token" \
-    --port "$port" --instances "$INSTANCES" >"$watch_log" 2>&1 </dev/null &
+  proc_start "$PYTHON" "$ROOT/bench/load/serve.py" --binary "$ROOT/target/$target_dir/token" \
+    --port "$port" --instances "$INSTANCES" >"$watch_log" 2>&1 </dev/null
 fi
 WATCH_PID=$!
 
