@@ -147,9 +147,8 @@ impl Admin {
 
     /// Every item of the clients table, raw.
     async fn clients_items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let store = self.store().await;
-        let out = store
-            .client()
+        let out = raw_dynamodb()
+            .await
             .scan()
             .table_name(&self.clients)
             .consistent_read(true)
@@ -212,9 +211,8 @@ async fn create_tables_twice_creates_then_reports_them_existing() {
             admin.clients, admin.tokens
         )
     );
-    let store = admin.store().await;
-    let ttl = store
-        .client()
+    let ttl = raw_dynamodb()
+        .await
         .describe_time_to_live()
         .table_name(&admin.tokens)
         .send()
@@ -1250,9 +1248,8 @@ async fn update_client_loses_no_concurrent_change() {
 
 /// Every token record of `client_id`, raw, with whether it is revoked.
 async fn tokens_of(admin: &Admin, client_id: &str) -> Vec<(String, bool)> {
-    let store = admin.store().await;
-    let out = store
-        .client()
+    let out = raw_dynamodb()
+        .await
         .scan()
         .table_name(&admin.tokens)
         .consistent_read(true)
@@ -1289,8 +1286,8 @@ async fn delete_client_run_again_finishes_a_sweep_cut_short() {
 
     // A run cut short after the record went: the record is gone, the tokens are live.
     let store = admin.store().await;
-    store
-        .client()
+    raw_dynamodb()
+        .await
         .delete_item()
         .table_name(&admin.clients)
         .key("client_id", AttributeValue::S(id.clone()))

@@ -194,7 +194,8 @@ impl DynamoStore {
         }
     }
 
-    pub fn client(&self) -> &Client {
+    /// The SDK client, for the table set-up beside this module (`store::tables`).
+    pub(super) fn client(&self) -> &Client {
         &self.client
     }
 
