@@ -348,7 +348,8 @@ def changes(variants, sizes):
     out.append(
         "All measured in one interleaved run (same moto, same machine state, "
         f"{variants['cold']} cold starts each): the start-up before it was tuned "
-        "(`bench/variants`' token-lazy: the SDK client built at init, nothing else) under "
+        "(src/bin/token.rs built with the bench-variants feature and run with "
+        "OAUTH_BENCH_INIT=lazy: no warm-up at init) under "
         "each release profile, then the committed function. Medians; sizes zipped; "
         "\"first inv.\" less moto time.\n"
     )
@@ -445,7 +446,7 @@ def init_breakdown(variants, results_dir):
         f"The floor's init: {ms(med(t, 'hello', 'init_ms'))} ms "
         f"({ms(med(t, 'hello', 'init_cpu_ms'))} ms CPU): exec, dynamic linking, the tokio "
         "runtime, lambda_runtime's first `next`. The token function's, by step "
-        "(bench/variants' init-phases: src/bin/token.rs's steps with timestamps, same profile; "
+        "(src/bin/token.rs with OAUTH_BENCH_INIT=phases: its steps with timestamps, same profile; "
         "wall ms, medians; `main` is reached after exec and dynamic linking):\n"
     )
     runs = {name: read_steps(os.path.join(logs, f"{name}.log")) for name in ("phases", "phases-one-ca")}
@@ -458,11 +459,11 @@ def init_breakdown(variants, results_dir):
         labels = {
             "logging": "JSON log subscriber",
             "config": "Config::from_env",
-            "sdk_config": "SDK configuration (aws::config_loader().load(): credentials chain, "
-            "its STS client, the trust store)",
-            "sdk_client": "DynamoDB client",
+            "sdk": "SDK configuration and clients (aws::clients: credentials chain, its STS "
+            "client, the trust store; DynamoDB and KMS clients)",
+            "store": "store, JWT keyring",
             "warm_up": "warm-up GetItem (TCP, TLS handshake, signing, moto)",
-            "store": "store, RNG",
+            "rng": "RNG",
         }
         for a, b in zip(names, names[1:]):
             cells = []
@@ -483,7 +484,7 @@ def init_breakdown(variants, results_dir):
     if "lazy-shipped" in t:
         r = med(t, "lazy-shipped", "init_ms") / med(t, "hello", "init_ms")
         out.append(
-            f"Without the warm-up (token-lazy, same profile) init is "
+            f"Without the warm-up (OAUTH_BENCH_INIT=lazy, same profile) init is "
             f"{ms(med(t, 'lazy-shipped', 'init_ms'))} ms, {r:.1f}× the floor's.\n"
         )
     return "\n".join(out)

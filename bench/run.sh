@@ -59,15 +59,18 @@ if ((ARM64)); then
   SIZES+=("token-arm64=$OUT/lambda-arm64/token/bootstrap")
 fi
 
-# Profile variants of bench/variants (token-lazy: the start-up before it was tuned;
-# panicker; init-phases: the committed start-up with timestamps; sdk-init: SDK start-up
-# options). Each in its own target dir. "--disable-optimizations" makes cargo lambda leave the profile
-# to the CARGO_PROFILE_RELEASE_* variables given here (and not add target-cpu).
+# Profile variants: the token function itself, built with the bench-variants feature
+# (src/bin/token.rs; OAUTH_BENCH_INIT=lazy skips its warm-up, =phases logs each step's
+# time), under each release profile, each in its own target dir; and bench/variants'
+# panicker (panic strategy check, two profiles) and sdk-init (SDK start-up options).
+# "--disable-optimizations" makes cargo lambda leave the profile to the
+# CARGO_PROFILE_RELEASE_* variables given here (and not add target-cpu), which override
+# Cargo.toml's [profile.release].
 variant_env() {
   local haswell="-C target-cpu=haswell"
   case "$1" in
-  cargo) echo "" ;; # plain `cargo build --release`
-  lambda-defaults) echo "" ;;
+  cargo) echo "LTO=false CODEGEN_UNITS=16 STRIP=none PANIC=unwind OPT_LEVEL=3 |" ;; # cargo's own
+  lambda-defaults) echo "LTO=thin CODEGEN_UNITS=1 STRIP=symbols PANIC=abort OPT_LEVEL=3 |$haswell" ;;
   thin-unwind) echo "LTO=thin CODEGEN_UNITS=1 STRIP=symbols PANIC=unwind OPT_LEVEL=3 |$haswell" ;;
   fat-unwind) echo "LTO=fat CODEGEN_UNITS=1 STRIP=symbols PANIC=unwind OPT_LEVEL=3 |$haswell" ;;
   fat-unwind-s) echo "LTO=fat CODEGEN_UNITS=1 STRIP=symbols PANIC=unwind OPT_LEVEL=s |$haswell" ;;
@@ -75,27 +78,31 @@ variant_env() {
   esac
 }
 build_variant() {
-  local name="$1" spec profile flags
+  local name="$1" spec profile flags w
   spec="$(variant_env "$name")"
-  profile="${spec%%|*}" flags=""
-  [[ "$spec" == *"|"* ]] && flags="${spec#*|}"
+  profile="${spec%%|*}" flags="${spec#*|}"
   local envs=(CARGO_TARGET_DIR="$OUT/v-$name")
-  local w
   for w in $profile; do envs+=("CARGO_PROFILE_RELEASE_$w"); done
-  local opt=(--disable-optimizations)
-  [[ "$name" == lambda-defaults ]] && opt=() # bench/variants has no [profile.release]
   [[ -n "$flags" ]] && envs+=("RUSTFLAGS=$flags")
-  log "building variant $name: ${envs[*]:1} ${opt[*]}"
-  cp Cargo.lock bench/variants/Cargo.lock
-  (cd bench/variants && env "${envs[@]}" cargo lambda build --release "${opt[@]}" \
-    --bin token-lazy --bin panicker --bin init-phases --bin sdk-init --lambda-dir "$OUT/v-$name/lambda")
+  local opt=(--release --disable-optimizations --lambda-dir "$OUT/v-$name/lambda")
+  log "building variant $name: ${envs[*]:1}"
+  env "${envs[@]}" cargo lambda build "${opt[@]}" --features bench-variants --bin token
+  local tools=()
+  case "$name" in
+  lambda-defaults) tools=(--bin panicker) ;;
+  shipped) tools=(--bin panicker --bin sdk-init) ;;
+  esac
+  if ((${#tools[@]})); then
+    cp Cargo.lock bench/variants/Cargo.lock
+    (cd bench/variants && env "${envs[@]}" cargo lambda build "${opt[@]}" "${tools[@]}")
+  fi
 }
 VARIANT_NAMES=(cargo lambda-defaults thin-unwind fat-unwind fat-unwind-s shipped)
 if ((VARIANTS)); then
   for v in "${VARIANT_NAMES[@]}"; do build_variant "$v"; done
 fi
 for v in "${VARIANT_NAMES[@]}"; do
-  [[ -x "$OUT/v-$v/lambda/token-lazy/bootstrap" ]] && SIZES+=("lazy-$v=$OUT/v-$v/lambda/token-lazy/bootstrap")
+  [[ -x "$OUT/v-$v/lambda/token/bootstrap" ]] && SIZES+=("lazy-$v=$OUT/v-$v/lambda/token/bootstrap")
 done
 "$PY" bench/report.py sizes "${SIZES[@]}" >"$RES/sizes.json"
 
@@ -129,11 +136,14 @@ rt count --bootstrap "$TOKEN" --runs 10 --out "$RES/count.json"
 
 if ((VARIANTS)); then
   targets=(--target hello="$HELLO" --target token="$TOKEN")
-  for v in "${VARIANT_NAMES[@]}"; do targets+=(--target "lazy-$v=$OUT/v-$v/lambda/token-lazy/bootstrap"); done
+  for v in "${VARIANT_NAMES[@]}"; do
+    targets+=(--target "lazy-$v=$OUT/v-$v/lambda/token/bootstrap" --env "lazy-$v:OAUTH_BENCH_INIT=lazy")
+  done
   # The committed start-up with timestamps per step, and again trusting only the local CA
   # (what loading this machine's CA bundle costs at init).
-  PHASES="$OUT/v-shipped/lambda/init-phases/bootstrap"
+  PHASES="$OUT/v-shipped/lambda/token/bootstrap"
   targets+=(--target "phases=$PHASES" --target "phases-one-ca=$PHASES")
+  targets+=(--env "phases:OAUTH_BENCH_INIT=phases" --env "phases-one-ca:OAUTH_BENCH_INIT=phases")
   targets+=(--env "phases-one-ca:SSL_CERT_FILE=$OUT/tls/ca.pem")
   log "cold starts of the variants (before/after), interleaved"
   rm -f "$OUT"/logs/variants/*.log

@@ -22,7 +22,9 @@ fn time_left(deadline_ms: u64) -> Duration {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let mut init = bench::Init::start();
     logging::init();
+    init.mark("logging");
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -30,13 +32,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
+    init.mark("config");
     let (client, kms) = aws::clients(config.dynamodb_timeout).await;
+    init.mark("sdk");
     let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
     // Signing keys for JWT clients, unsealed by KMS on first use (once per key).
     let jwt_keys = JwtKeys::new(Some(Box::new(KmsUnseal::new(kms))));
+    init.mark("store");
     // Credentials, endpoint and a pooled connection now, not in the first invocation.
-    store.warm_up(Table::Clients, config.dynamodb_timeout).await;
+    if !init.lazy() {
+        store.warm_up(Table::Clients, config.dynamodb_timeout).await;
+        init.mark("warm_up");
+    }
     let rng = SystemRandom::new();
+    init.mark("rng");
+    init.done();
     let app = App {
         issuer: Issuer {
             store: &store,
@@ -56,4 +66,76 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok::<Value, std::convert::Infallible>(app.handle_event_within(&event.payload, budget).await)
     }))
     .await
+}
+
+/// What the benchmarks (bench/run.sh) measure of this start-up, in builds with the
+/// `bench-variants` feature, chosen by `OAUTH_BENCH_INIT`: `phases` writes the wall and
+/// CPU µs since `main` at the end of each step, as one JSON line on stderr before the first
+/// invocation; `lazy` skips the warm-up (the start-up before it was tuned). Without the
+/// feature every call is empty and the function is the one that ships.
+#[cfg(feature = "bench-variants")]
+mod bench {
+    use std::time::Instant;
+
+    pub struct Init {
+        started: Instant,
+        steps: Vec<String>,
+        phases: bool,
+        lazy: bool,
+    }
+
+    impl Init {
+        pub fn start() -> Self {
+            let mode = std::env::var("OAUTH_BENCH_INIT").unwrap_or_default();
+            let mut init = Init {
+                started: Instant::now(),
+                steps: Vec::new(),
+                phases: mode == "phases",
+                lazy: mode == "lazy",
+            };
+            init.mark("main");
+            init
+        }
+
+        pub fn lazy(&self) -> bool {
+            self.lazy
+        }
+
+        pub fn mark(&mut self, step: &str) {
+            if self.phases {
+                let wall = self.started.elapsed().as_micros();
+                self.steps.push(format!("\"{step}\":[{wall},{}]", cpu_us()));
+            }
+        }
+
+        pub fn done(&mut self) {
+            if self.phases {
+                eprintln!("{{{}}}", self.steps.join(","));
+            }
+        }
+    }
+
+    /// CPU time of this thread so far, in µs (the runtime is single-threaded).
+    fn cpu_us() -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |ns| ns / 1000)
+    }
+}
+
+#[cfg(not(feature = "bench-variants"))]
+mod bench {
+    pub struct Init;
+
+    impl Init {
+        pub fn start() -> Self {
+            Init
+        }
+        pub fn lazy(&self) -> bool {
+            false
+        }
+        pub fn mark(&mut self, _step: &str) {}
+        pub fn done(&mut self) {}
+    }
 }
