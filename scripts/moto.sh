@@ -14,7 +14,8 @@
 #   MOTO_PORT      its port
 #   MOTO_ENDPOINT  http://127.0.0.1:$MOTO_PORT
 #   MOTO_LOG       its log, .tools/moto-$MOTO_PORT.log
-# Tunable: MOTO_START_TIMEOUT seconds to wait for it to answer (default 15).
+# Tunable: MOTO_START_TIMEOUT seconds to wait for it to answer (default 15); MOTO_SERVER,
+# the launcher to run (default scripts/moto_server.py; bench/load/moto_fast.py wraps it).
 #
 # Needs scripts/tools.sh to have run (.tools/venv/bin/moto_server) and curl.
 # Call moto_start in the current shell, not inside $(...) or a pipeline:
@@ -74,7 +75,7 @@ moto_start() {
   MOTO_LOG="$MOTO_SH_ROOT/.tools/moto-$port.log"
 
   # scripts/moto_server.py: moto_server serialized, so conditional writes stay atomic.
-  proc_start "$MOTO_SH_ROOT/.tools/venv/bin/python" "$MOTO_SH_ROOT/scripts/moto_server.py" \
+  proc_start "$MOTO_SH_ROOT/.tools/venv/bin/python" "${MOTO_SERVER:-$MOTO_SH_ROOT/scripts/moto_server.py}" \
     -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null || return 1
   MOTO_PID=$!
 

@@ -73,26 +73,8 @@ trap 'cleanup; exit 143' TERM
 # moto as scripts/moto.sh starts it, but through bench/load/moto_fast.py unless
 # LOAD_MOTO=stock: stock moto deep-copies the whole tokens table for every transaction, so
 # each issuance would cost more than the last (see moto_fast.py).
-start_fast_moto() {
-  local port="$1" i code
-  MOTO_PORT="$port" MOTO_ENDPOINT="http://127.0.0.1:$port" MOTO_LOG="$ROOT/.tools/load-moto-$port.log"
-  proc_start "$PYTHON" "$ROOT/bench/load/moto_fast.py" -H 127.0.0.1 -p "$port" \
-    >"$MOTO_LOG" 2>&1 </dev/null
-  MOTO_PID=$!
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$MOTO_PID" 2>/dev/null || die "moto exited (log $MOTO_LOG)"
-    code="$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 2 \
-      -X POST "$MOTO_ENDPOINT/moto-api/reset" 2>/dev/null || true)"
-    [[ "$code" == 200 ]] && return 0
-    sleep 0.2
-  done
-  die "moto did not answer on $MOTO_ENDPOINT (log $MOTO_LOG)"
-}
-if [[ "$MOTO_KIND" == stock ]]; then
-  moto_start "$(free_port)" || die "cannot start moto"
-else
-  start_fast_moto "$(free_port)"
-fi
+[[ "$MOTO_KIND" == stock ]] || MOTO_SERVER="$ROOT/bench/load/moto_fast.py"
+MOTO_START_TIMEOUT=30 moto_start "$(free_port)" || die "cannot start moto"
 log "moto ($MOTO_KIND) on $MOTO_ENDPOINT (pid $MOTO_PID)"
 
 # The local emulator only, never an account: dummy credentials, no profile.
