@@ -460,18 +460,14 @@ async fn jwt_access_tokens_and_their_signing_key() {
         .unwrap();
     use oauth_token_service::store::GetKeyring;
     let ring = t.store.get_keyring().await.unwrap().unwrap();
-    let der = kms
-        .decrypt()
-        .key_id(&ring.keys[0].kms_key_id)
-        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(
-            ring.keys[0].sealed_private.clone(),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap()
-        .into_inner();
+    // Unsealed as the token function unseals it.
+    let der = {
+        use oauth_token_service::keys::Unseal;
+        oauth_token_service::kms::KmsUnseal::new(kms.clone())
+            .unseal(&ring.keys[0])
+            .await
+            .unwrap()
+    };
     let b64 = STANDARD.encode(&der);
     t.secrets.add("private key (base64)", &b64);
     t.secrets

@@ -51,18 +51,14 @@ async fn a_sealed_key_signs_tokens_that_verify_and_never_lies_in_the_table_in_cl
     // What KMS unseals is the private key; neither it nor any part of its encodings is in
     // the table.
     let ring = store.get_keyring().await.unwrap().unwrap();
-    let der = kms
-        .decrypt()
-        .key_id(&ring.keys[0].kms_key_id)
-        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(
-            ring.keys[0].sealed_private.clone(),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap()
-        .into_inner();
+    // Unsealed as the token function unseals it.
+    let der = {
+        use oauth_token_service::keys::Unseal;
+        oauth_token_service::kms::KmsUnseal::new(kms.clone())
+            .unseal(&ring.keys[0])
+            .await
+            .unwrap()
+    };
     assert!(ring::signature::RsaKeyPair::from_pkcs8(&der).is_ok());
     let dump = table_dump(&store).await;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&der);

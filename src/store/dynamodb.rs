@@ -420,16 +420,7 @@ impl ClientAdmin for DynamoStore {
 
 impl GetClient for DynamoStore {
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.clients_table)
-            .key(attr::CLIENT_ID, s(client_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        out.item.as_ref().map(client_from_item).transpose()
+        Ok(self.read_client(client_id).await?.map(|(client, _)| client))
     }
 }
 
