@@ -2,6 +2,7 @@
 //! PROTOCOL §3's order (docs/PROTOCOL.md): the first failure is the answer.
 
 use super::client_auth::Offered;
+use super::client_cache::ClientCache;
 use super::error::OAuthError;
 use super::jwt::{self, Claims};
 use super::model::{ClientRecord, FamilyToken, GrantType, TokenFormat, TokenKind, TokenRecord};
@@ -88,6 +89,9 @@ pub struct Issuer<'a, S> {
     /// The signing keys, for clients whose tokens are JWTs; `None`: such clients get a
     /// server error (a deployment without keys).
     pub jwt: Option<&'a JwtKeys>,
+    /// Client records a warm function may reuse (`CLIENT_CACHE_SECONDS`); `None`: every
+    /// request reads its client.
+    pub clients: Option<&'a ClientCache>,
 }
 
 /// What a request brings beside its parameters.
@@ -154,14 +158,19 @@ impl<S: GrantStore> Issuer<'_, S> {
         };
         let (client, presented) = match (id, &refresh_hash) {
             (None, _) => (None, None),
-            (Some(id), None) => (self.store.get_client(id).await.map_err(store_error)?, None),
+            (Some(id), None) => (self.client(id, started_ms).await?, None),
             (Some(id), Some(hash)) => self
                 .store
                 .get_client_and_token(id, hash)
                 .await
                 .map_err(store_error)?,
         };
-        let client = offered.authenticate(client)?;
+        let client = offered.authenticate(client).inspect_err(|_| {
+            // A cached record that fails may be stale (a new secret): read it next time.
+            if let (Some(cache), Some(id)) = (self.clients, id) {
+                cache.forget(id);
+            }
+        })?;
 
         // 5. The grant is one this client may use.
         if !client.grants.contains(&grant) {
@@ -188,6 +197,18 @@ impl<S: GrantStore> Issuer<'_, S> {
                 .await
             }
         }
+    }
+
+    /// The client's record: from the cache when it holds a fresh one, else read (and kept).
+    async fn client(&self, id: &str, now_ms: u64) -> Result<Option<ClientRecord>, OAuthError> {
+        if let Some(record) = self.clients.and_then(|c| c.get(id, now_ms)) {
+            return Ok(Some(record));
+        }
+        let record = self.store.get_client(id).await.map_err(store_error)?;
+        if let (Some(cache), Some(r)) = (self.clients, &record) {
+            cache.put(r, now_ms);
+        }
+        Ok(record)
     }
 
     async fn client_credentials(

@@ -17,7 +17,8 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update,
+    WriteRequest,
 };
 use std::collections::HashMap;
 
@@ -494,16 +495,21 @@ impl DynamoStore {
     /// then fails its own `attribute_not_exists` condition on what the first attempt wrote.
     /// Tokens are 238-bit random, so a failed condition on a fresh token means exactly that.
     async fn stored_as_written(&self, token: &TokenRecord) -> StoreResult<bool> {
-        Ok(self.get_token(&token.token_hash).await?.is_some_and(|t| {
-            t.kind == token.kind && t.client_id == token.client_id && t.family == token.family
-        }))
+        Ok(self
+            .get_token(&token.token_hash)
+            .await?
+            .is_some_and(|t| written_as(&t, token)))
     }
 }
 
 impl PutTokens for DynamoStore {
+    /// One token: a PutItem that refuses to overwrite (the SDK may retry it; a retry that
+    /// meets its own earlier write is recognised). Several (an access token and its refresh
+    /// token): one BatchWriteItem, one write unit per item, no transaction (PROTOCOL §8.2).
     async fn put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
-        if let [one] = tokens {
-            return match self
+        match tokens {
+            [] => Ok(()),
+            [one] => match self
                 .client
                 .put_item()
                 .table_name(&self.tokens_table)
@@ -521,28 +527,120 @@ impl PutTokens for DynamoStore {
                     Ok(())
                 }
                 Err(e) => Err(classify("PutItem", e)),
-            };
-        }
-        let items = tokens
-            .iter()
-            .map(|t| Ok(TransactWriteItem::builder().put(self.put(t)?).build()))
-            .collect::<StoreResult<Vec<_>>>()?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .set_client_request_token(idempotency_token(tokens))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if lost_race(&e) => match tokens.first() {
-                Some(first) if self.stored_as_written(first).await? => Ok(()),
-                _ => Err(classify("TransactWriteItems", e)),
             },
-            Err(e) => Err(classify_transaction(e)),
+            several => self.batch_put_tokens(several).await,
         }
     }
+}
+
+/// How many times items DynamoDB returned unprocessed (throttled) are sent again.
+const UNPROCESSED_ATTEMPTS: u32 = 3;
+
+impl DynamoStore {
+    /// Writes `tokens` with BatchWriteItem, which cannot carry a condition. It is sent once,
+    /// never retried blindly: a retry of a write whose first attempt is still in flight
+    /// could let that attempt land later and overwrite what has happened to the tokens
+    /// since (a revocation, a rotation). So an attempt whose outcome is unknown (timed out,
+    /// connection lost) is settled by a consistent read: the tokens stored as written are
+    /// issued; otherwise the request fails as unavailable, and whatever the lost attempt may
+    /// still write is tokens nobody was told of, which expire. Items DynamoDB reports
+    /// unprocessed were not written and are sent again.
+    async fn batch_put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        let mut pending: Vec<WriteRequest> = tokens
+            .iter()
+            .map(|t| {
+                let put = PutRequest::builder()
+                    .set_item(Some(token_item(t)))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<StoreResult<_>>()?;
+        for attempt in 0..=UNPROCESSED_ATTEMPTS {
+            if attempt > 0 {
+                conflict_pause(attempt).await;
+            }
+            let sent = self
+                .client
+                .batch_write_item()
+                .request_items(&self.tokens_table, pending)
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::Config::builder()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.tokens_table))
+                        .unwrap_or_default();
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Err(e @ SdkError::ServiceError(_)) => return Err(classify("BatchWriteItem", e)),
+                Err(e) => {
+                    return if self.all_stored_as_written(tokens).await? {
+                        Ok(())
+                    } else {
+                        Err(classify("BatchWriteItem", e))
+                    };
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchWriteItem: items left unprocessed".into(),
+        ))
+    }
+
+    /// Whether every one of `tokens` is stored as this request wrote it (one consistent
+    /// BatchGetItem).
+    async fn all_stored_as_written(&self, tokens: &[TokenRecord]) -> StoreResult<bool> {
+        let keys = KeysAndAttributes::builder()
+            .set_keys(Some(
+                tokens
+                    .iter()
+                    .map(|t| HashMap::from([(attr::TOKEN_HASH.to_owned(), s(&t.token_hash))]))
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.tokens_table, keys)
+            .send()
+            .await
+            .map_err(|e| classify("BatchGetItem", e))?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(StoreError::Unavailable(
+                "BatchGetItem: keys left unprocessed".into(),
+            ));
+        }
+        let stored = out
+            .responses
+            .and_then(|mut r| r.remove(&self.tokens_table))
+            .unwrap_or_default()
+            .iter()
+            .map(token_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(tokens.iter().all(|t| {
+            stored
+                .iter()
+                .any(|s| s.token_hash == t.token_hash && written_as(s, t))
+        }))
+    }
+}
+
+/// Whether `stored` is the token this request wrote as `written`.
+fn written_as(stored: &TokenRecord, written: &TokenRecord) -> bool {
+    stored.kind == written.kind
+        && stored.client_id == written.client_id
+        && stored.family == written.family
 }
 
 impl RotateRefresh for DynamoStore {
