@@ -36,6 +36,9 @@ pub mod attr {
     pub const REFRESH_TTL: &str = "refresh_ttl";
     pub const DISABLED: &str = "disabled";
     pub const RESOURCE_SERVER: &str = "resource_server";
+    pub const MAX_TOKENS_PER_HOUR: &str = "max_tokens_per_hour";
+    /// A quota window's count of token requests.
+    pub const USED: &str = "used";
     pub const TOKEN_FORMAT: &str = "token_format";
     pub const AUDIENCES: &str = "audiences";
     pub const CREATED_AT: &str = "created_at";
@@ -67,10 +70,18 @@ pub mod attr {
     /// A revoked JWT: key `jwt#<jti>` in the tokens table, until the token expires.
     pub const JWT_KEY_PREFIX: &str = "jwt#";
 
+    /// Quota windows: key `quota#<client>#<window start>` in the tokens table.
+    pub const QUOTA_KEY_PREFIX: &str = "quota#";
+
     /// Family records: key `family#<family>` in the tokens table.
     pub const FAMILY_KEY_PREFIX: &str = "family#";
     pub const REVOKED_AT: &str = "revoked_at";
     pub const CURRENT_REFRESH: &str = "current_refresh";
+}
+
+/// The tokens-table key of a client's quota window (no hash contains `#`).
+fn quota_key(client_id: &str, window_start: u64) -> String {
+    format!("{}{client_id}#{window_start}", attr::QUOTA_KEY_PREFIX)
 }
 
 /// The tokens-table key of a family's record.
@@ -945,6 +956,9 @@ fn client_item(c: &ClientRecord) -> Item {
     if let Some(t) = c.refresh_ttl {
         item.insert(attr::REFRESH_TTL.into(), n(t));
     }
+    if let Some(q) = c.max_tokens_per_hour {
+        item.insert(attr::MAX_TOKENS_PER_HOUR.into(), n(q));
+    }
     item
 }
 
@@ -1094,6 +1108,7 @@ fn client_from_item(item: &Item) -> StoreResult<ClientRecord> {
         },
         audiences: r.strings(attr::AUDIENCES)?,
         resource_server: r.flag(attr::RESOURCE_SERVER)?,
+        max_tokens_per_hour: r.opt_number(attr::MAX_TOKENS_PER_HOUR)?,
         created_at: r.opt_number(attr::CREATED_AT)?.unwrap_or(0),
         updated_at: r.opt_number(attr::UPDATED_AT)?.unwrap_or(0),
     })
@@ -1272,4 +1287,53 @@ fn keyring_from_item(item: &Item) -> StoreResult<Keyring> {
         version: r.number(attr::VERSION)?,
         keys,
     })
+}
+
+impl Quotas for DynamoStore {
+    /// One UpdateItem adding 1 to the window's count under the condition that it is below
+    /// `max`: DynamoDB applies concurrent ones one at a time, so exactly `max` succeed.
+    async fn take_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+        max: u64,
+        expires_at: u64,
+    ) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&quota_key(client_id, window_start)))
+            .update_expression("SET kind = :quota, expires_at = :expires ADD #used :one")
+            .condition_expression("attribute_not_exists(#used) OR #used < :max")
+            .expression_attribute_names("#used", attr::USED)
+            .expression_attribute_values(":quota", s("quota"))
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+
+    async fn quota_used(&self, client_id: &str, window_start: u64) -> StoreResult<u64> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&quota_key(client_id, window_start)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?
+            .item;
+        match item {
+            None => Ok(0),
+            Some(item) => Reader {
+                item: &item,
+                what: "quota window",
+            }
+            .number(attr::USED),
+        }
+    }
 }

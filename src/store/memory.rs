@@ -15,6 +15,8 @@ struct Tables {
     keyring: Option<Keyring>,
     /// Revoked JWTs' `jti`, with when they expire.
     revoked_jwts: HashMap<String, u64>,
+    /// Quota counts by client id and window start.
+    quotas: HashMap<(String, u64), u64>,
 }
 
 /// Where a request to a real store would wait for its answer.
@@ -307,5 +309,37 @@ impl JwtRevocations for MemoryStore {
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
         round_trip().await;
         Ok(self.lock().revoked_jwts.contains_key(jti))
+    }
+}
+
+impl Quotas for MemoryStore {
+    async fn take_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+        max: u64,
+        _expires_at: u64,
+    ) -> StoreResult<bool> {
+        round_trip().await;
+        let mut tables = self.lock();
+        let used = tables
+            .quotas
+            .entry((client_id.to_owned(), window_start))
+            .or_insert(0);
+        if *used >= max {
+            return Ok(false);
+        }
+        *used += 1;
+        Ok(true)
+    }
+
+    async fn quota_used(&self, client_id: &str, window_start: u64) -> StoreResult<u64> {
+        round_trip().await;
+        Ok(self
+            .lock()
+            .quotas
+            .get(&(client_id.to_owned(), window_start))
+            .copied()
+            .unwrap_or(0))
     }
 }

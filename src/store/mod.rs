@@ -155,6 +155,7 @@ pub trait GrantStore:
     + Revoke
     + GetKeyring
     + JwtRevocations
+    + Quotas
     + Sync
 {
 }
@@ -168,6 +169,7 @@ impl<
         + Revoke
         + GetKeyring
         + JwtRevocations
+        + Quotas
         + Sync,
 > GrantStore for T
 {
@@ -242,6 +244,29 @@ pub trait JwtRevocations: Sync {
         expires_at: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     fn is_jwt_revoked(&self, jti: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// Per-client token quotas (PROTOCOL §11.1), counted in fixed windows shared by every
+/// instance.
+pub trait Quotas: Sync {
+    /// Counts one request of `client_id` in the window starting at `window_start` (epoch
+    /// seconds) unless `max` are counted already: `Ok(true)` when counted, `Ok(false)` when
+    /// the quota is used up (nothing counted). One conditional atomic write; the count
+    /// expires with `expires_at`.
+    fn take_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+        max: u64,
+        expires_at: u64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// How many requests of `client_id` the window starting at `window_start` has counted.
+    fn quota_used(
+        &self,
+        client_id: &str,
+        window_start: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// How a family's list names a JWT access token: by its `jti`, under a prefix no token
