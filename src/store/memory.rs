@@ -15,6 +15,10 @@ struct Tables {
     keyring: Option<Keyring>,
     /// Revoked JWTs' `jti`, with when they expire.
     revoked_jwts: HashMap<String, u64>,
+    /// The admin tool's audit trail, in the order appended.
+    audit: Vec<AuditRecord>,
+    /// Tests: appending to the audit trail fails while set.
+    audit_unavailable: bool,
 }
 
 /// Where a request to a real store would wait for its answer.
@@ -307,5 +311,46 @@ impl JwtRevocations for MemoryStore {
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
         round_trip().await;
         Ok(self.lock().revoked_jwts.contains_key(jti))
+    }
+}
+
+impl MemoryStore {
+    /// Makes appending to the audit trail fail (tests: a change made but not recorded).
+    pub fn set_audit_unavailable(&self, unavailable: bool) {
+        self.lock().audit_unavailable = unavailable;
+    }
+}
+
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        round_trip().await;
+        let mut t = self.lock();
+        if t.audit_unavailable {
+            return Err(StoreError::Unavailable(
+                "PutItem: the audit trail is unavailable".into(),
+            ));
+        }
+        if t.audit.iter().any(|r| r.id == record.id) {
+            return Err(StoreError::Internal(format!(
+                "audit record {} exists already",
+                record.id
+            )));
+        }
+        t.audit.push(record.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, client_id: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        round_trip().await;
+        let mut records: Vec<AuditRecord> = self
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| client_id.is_none() || r.client_id.as_deref() == client_id)
+            .cloned()
+            .collect();
+        // Stable: records of the same millisecond stay in the order appended.
+        records.sort_by_key(|r| r.at_ms);
+        Ok(records)
     }
 }
