@@ -6,6 +6,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
 use oauth_token_service::store::GetClient;
 use oauth_token_service::store::dynamodb::{AUDIT_KEY_PREFIX, DynamoStore};
@@ -37,6 +38,7 @@ impl Out {
 }
 
 /// The binary over two tables of its own on moto, STS and KMS at the same server.
+#[derive(Clone)]
 struct Admin {
     clients: String,
     tokens: String,
@@ -566,4 +568,42 @@ async fn without_an_aws_identity_the_local_user_is_recorded() {
             .contains("  by carol (local user)  "),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_record_cannot_be_written_says_so_and_exits_3() {
+    let admin = Admin::new();
+    admin.run(&["create-tables"]).ok();
+    admin
+        .run(&["create-client", "--id", "app", "--name", "App", "--json"])
+        .ok();
+    admin.run(&["disable-client", "app"]).ok();
+    // Every PutItem refused: deleting a disabled client needs none (a read, a scan of its
+    // tokens, a DeleteItem), but appending its record does.
+    let fake = FakeDynamo::start(Fault::Error(400, "AccessDeniedException"), Some("PutItem")).await;
+    let mut faulty = admin.clone();
+    faulty.env.push(("AWS_ENDPOINT_URL_DYNAMODB", fake.url()));
+    let out = tokio::task::spawn_blocking(move || faulty.run(&["delete-client", "app"]))
+        .await
+        .unwrap();
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "Deleted client app; revoked its 0 live tokens.\n"
+    );
+    assert_eq!(
+        out.stderr,
+        "oauth-admin: the change was made, but it is NOT recorded in the audit trail \
+         (PutItem: AccessDeniedException: injected AccessDeniedException); record it by other \
+         means\n"
+    );
+    assert_eq!(fake.faulted(), 1);
+    // The change stands, and the trail lacks it.
+    assert_eq!(admin.store().await.get_client("app").await.unwrap(), None);
+    let actions: Vec<Value> = admin
+        .audit(&["--client", "app"])
+        .iter()
+        .map(|r| r["action"].clone())
+        .collect();
+    assert_eq!(actions, [json!("client.created"), json!("client.disabled")]);
 }
