@@ -1,6 +1,7 @@
 //! `oauth-admin`: creates the tables and manages clients. `oauth-admin --help` lists the
 //! commands. Configured like the token function (CLIENTS_TABLE, TOKENS_TABLE and the AWS
-//! SDK's variables). Errors are one line on stderr; exit 1, or 2 for a bad command line.
+//! SDK's variables). Errors are one line on stderr; exit 1, or 2 for a bad command line,
+//! or 3 for a change made but not recorded in the audit trail.
 //! The commands themselves are `oauth_token_service::admin`; this is their process.
 
 use oauth_token_service::admin::audit::Actor;
