@@ -64,6 +64,13 @@ pub enum Command {
     },
     /// A next signing key, published now, signing after JWT_KEY_PUBLISH_SECONDS.
     RotateSigningKey,
+    /// The audit trail, oldest first: every record, or those about one client; with a
+    /// limit, only the newest that many.
+    Audit {
+        client: Option<String>,
+        limit: Option<usize>,
+        json: bool,
+    },
 }
 
 /// Everything about a new client except its id and secret.

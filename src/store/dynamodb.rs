@@ -7,6 +7,8 @@
 //!   can take, and the family's refresh tokens list its live access tokens, so that
 //!   revoking a family reads two items with strong consistency instead of an index that
 //!   DynamoDB updates eventually.
+//! - The admin tool's audit trail: items in the clients table under `audit#<id>`, a key no
+//!   client id can take (see [`AUDIT_KEY_PREFIX`] for why there).
 
 use super::*;
 use crate::keys::SigningKey;
@@ -290,7 +292,7 @@ impl ClientAdmin for DynamoStore {
             .await
             .map_err(|e| classify("GetItem", e))?;
         match out.item {
-            Some(item) if !item.is_empty() => {
+            Some(item) if !item.is_empty() && !is_audit_item(&item) => {
                 Ok(Some((client_from_item(&item)?, StoredClient(item))))
             }
             _ => Ok(None),
@@ -314,7 +316,7 @@ impl ClientAdmin for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify("Scan", e))?;
-            for item in page.items() {
+            for item in page.items().iter().filter(|i| !is_audit_item(i)) {
                 out.push(client_from_item(item)?);
             }
             match page.last_evaluated_key {
@@ -480,6 +482,7 @@ impl GetClientAndToken for DynamoStore {
         let mut responses = out.responses.unwrap_or_default();
         let mut first = |table: &str| responses.remove(table).and_then(|v| v.into_iter().next());
         let client = first(&self.clients_table)
+            .filter(|i| !is_audit_item(i))
             .as_ref()
             .map(client_from_item)
             .transpose()?;
@@ -1335,5 +1338,172 @@ impl Quotas for DynamoStore {
             }
             .number(attr::USED),
         }
+    }
+}
+
+/// The admin tool's audit trail lives in the clients table, each record an item of its own
+/// under `audit#<zero-padded epoch ms>#<random hex>`:
+///
+/// - No client id can take such a key (client ids are `[A-Za-z0-9._~-]`, no `#`), and
+///   every client read here passes over audit items ([`is_audit_item`]): `list-clients`
+///   does not show them, and the token endpoint, which never looks up an invalid id,
+///   could not take one for a client if it did.
+/// - The clients table is small, so `oauth-admin audit` is a scan of it, never of the
+///   tokens table, whose size grows with traffic; nor does the record need a table of its
+///   own, which every deployment (template, IAM policies, `create-tables`) would have to add.
+///   The cost: `list-clients` and `audit` read the records (about 300 bytes each) with the
+///   clients, a read unit per 4 KB scanned.
+/// - Append-only: each record is a conditional put on a new key, never an update.
+pub const AUDIT_KEY_PREFIX: &str = "audit#";
+
+/// Audit record attributes, beside the key (`client_id`) and `kind` (`audit`).
+pub mod audit_attr {
+    pub const AT_MS: &str = "at_ms";
+    pub const AT: &str = "at";
+    pub const ACTOR: &str = "actor";
+    pub const ACTOR_SOURCE: &str = "actor_source";
+    pub const ACTION: &str = "action";
+    /// The client a record is about (the key is the record's own).
+    pub const TARGET_CLIENT_ID: &str = "target_client_id";
+    pub const TARGET_KEY_ID: &str = "target_key_id";
+    /// What changed, as a JSON object.
+    pub const CHANGES: &str = "changes";
+}
+
+/// Whether a clients-table item is an audit record rather than a client.
+fn is_audit_item(item: &Item) -> bool {
+    matches!(item.get(attr::CLIENT_ID), Some(AttributeValue::S(k)) if k.starts_with(AUDIT_KEY_PREFIX))
+}
+
+fn audit_item(r: &AuditRecord) -> Item {
+    let mut item = Item::from([
+        (
+            attr::CLIENT_ID.into(),
+            s(&format!("{AUDIT_KEY_PREFIX}{}", r.id)),
+        ),
+        (attr::KIND.into(), s("audit")),
+        (audit_attr::AT_MS.into(), n(r.at_ms)),
+        (audit_attr::AT.into(), s(&r.at)),
+        (audit_attr::ACTOR.into(), s(&r.actor)),
+        (audit_attr::ACTOR_SOURCE.into(), s(&r.actor_source)),
+        (audit_attr::ACTION.into(), s(&r.action)),
+        (
+            audit_attr::CHANGES.into(),
+            s(&serde_json::Value::Object(r.changes.clone()).to_string()),
+        ),
+    ]);
+    if let Some(id) = &r.client_id {
+        item.insert(audit_attr::TARGET_CLIENT_ID.into(), s(id));
+    }
+    if let Some(id) = &r.key_id {
+        item.insert(audit_attr::TARGET_KEY_ID.into(), s(id));
+    }
+    item
+}
+
+fn audit_from_item(item: &Item) -> StoreResult<AuditRecord> {
+    let r = Reader {
+        item,
+        what: "audit",
+    };
+    let key = r.string(attr::CLIENT_ID)?;
+    let id = key
+        .strip_prefix(AUDIT_KEY_PREFIX)
+        .ok_or_else(|| r.bad(attr::CLIENT_ID))?
+        .to_owned();
+    let optional = |name: &str| match item.get(name) {
+        None => Ok(None),
+        Some(_) => r.string(name).map(Some),
+    };
+    let changes = match serde_json::from_str(&r.string(audit_attr::CHANGES)?) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err(r.bad(audit_attr::CHANGES)),
+    };
+    Ok(AuditRecord {
+        id,
+        at_ms: r.number(audit_attr::AT_MS)?,
+        at: r.string(audit_attr::AT)?,
+        actor: r.string(audit_attr::ACTOR)?,
+        actor_source: r.string(audit_attr::ACTOR_SOURCE)?,
+        action: r.string(audit_attr::ACTION)?,
+        client_id: optional(audit_attr::TARGET_CLIENT_ID)?,
+        key_id: optional(audit_attr::TARGET_KEY_ID)?,
+        changes,
+    })
+}
+
+impl AuditLog for DynamoStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        let item = audit_item(record);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.clients_table)
+            .set_item(Some(item.clone()))
+            .condition_expression("attribute_not_exists(client_id)")
+            .send()
+            .await;
+        if written("PutItem", result)? {
+            return Ok(());
+        }
+        // The key is taken. The ids are random, so that is this very put, retried by the
+        // SDK after an answer was lost, unless the stored item differs.
+        let stored = self
+            .client
+            .get_item()
+            .table_name(&self.clients_table)
+            .set_key(Some(Item::from([(
+                attr::CLIENT_ID.to_owned(),
+                item[attr::CLIENT_ID].clone(),
+            )])))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        if stored.item.as_ref() == Some(&item) {
+            Ok(())
+        } else {
+            Err(StoreError::Internal(format!(
+                "audit record {} exists already",
+                record.id
+            )))
+        }
+    }
+
+    /// A scan of the clients table for the `audit#` keys (see [`AUDIT_KEY_PREFIX`]),
+    /// filtered by client when asked.
+    async fn list_audit(&self, client_id: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        let mut filter = "begins_with(#key, :prefix)".to_owned();
+        if client_id.is_some() {
+            filter.push_str(" AND #target = :target");
+        }
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .scan()
+                .table_name(&self.clients_table)
+                .consistent_read(true)
+                .filter_expression(&filter)
+                .expression_attribute_names("#key", attr::CLIENT_ID)
+                .expression_attribute_values(":prefix", s(AUDIT_KEY_PREFIX))
+                .set_exclusive_start_key(start);
+            if let Some(id) = client_id {
+                request = request
+                    .expression_attribute_names("#target", audit_attr::TARGET_CLIENT_ID)
+                    .expression_attribute_values(":target", s(id));
+            }
+            let page = request.send().await.map_err(|e| classify("Scan", e))?;
+            for item in page.items() {
+                out.push(audit_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+        Ok(out)
     }
 }

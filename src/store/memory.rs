@@ -17,6 +17,10 @@ struct Tables {
     revoked_jwts: HashMap<String, u64>,
     /// Quota counts by client id and window start.
     quotas: HashMap<(String, u64), u64>,
+    /// The admin tool's audit trail, in the order appended.
+    audit: Vec<AuditRecord>,
+    /// Tests: appending to the audit trail fails while set.
+    audit_unavailable: bool,
 }
 
 /// Where a request to a real store would wait for its answer.
@@ -341,5 +345,46 @@ impl Quotas for MemoryStore {
             .get(&(client_id.to_owned(), window_start))
             .copied()
             .unwrap_or(0))
+    }
+}
+
+impl MemoryStore {
+    /// Makes appending to the audit trail fail (tests: a change made but not recorded).
+    pub fn set_audit_unavailable(&self, unavailable: bool) {
+        self.lock().audit_unavailable = unavailable;
+    }
+}
+
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        round_trip().await;
+        let mut t = self.lock();
+        if t.audit_unavailable {
+            return Err(StoreError::Unavailable(
+                "PutItem: the audit trail is unavailable".into(),
+            ));
+        }
+        if t.audit.iter().any(|r| r.id == record.id) {
+            return Err(StoreError::Internal(format!(
+                "audit record {} exists already",
+                record.id
+            )));
+        }
+        t.audit.push(record.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, client_id: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        round_trip().await;
+        let mut records: Vec<AuditRecord> = self
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| client_id.is_none() || r.client_id.as_deref() == client_id)
+            .cloned()
+            .collect();
+        // Stable: records of the same millisecond stay in the order appended.
+        records.sort_by_key(|r| r.at_ms);
+        Ok(records)
     }
 }
