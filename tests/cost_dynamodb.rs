@@ -39,7 +39,9 @@ impl Bench {
         let mut jwt_only = client_with_secret("jwt-only", &secret, &["read"]);
         jwt_only.token_format = Some(TokenFormat::Jwt);
         jwt_only.grants = vec![GrantType::ClientCredentials];
-        for c in [opaque, opaque_only, jwt, jwt_only] {
+        let mut quota = client_with_secret("quota", &secret, &["read"]);
+        quota.max_tokens_per_hour = Some(1000);
+        for c in [opaque, opaque_only, jwt, jwt_only, quota] {
             assert!(moto.put_client(&c, true).await.unwrap());
         }
         let ring = Keyring {
@@ -167,8 +169,16 @@ async fn an_issuance_costs_one_read_and_one_write_unit_per_token_item() {
     let without_refresh = policy(false);
 
     // (client, policy, operations, write units)
-    let cases: [(&str, &IssuePolicy, &[&str], usize); 4] = [
+    let cases: [(&str, &IssuePolicy, &[&str], usize); 5] = [
         ("opaque", &with_refresh, &["GetItem", "BatchWriteItem"], 2),
+        // A client with a quota pays one conditional UpdateItem of its window's count (one
+        // write unit more); the others pay nothing for the feature.
+        (
+            "quota",
+            &with_refresh,
+            &["GetItem", "UpdateItem", "BatchWriteItem"],
+            2,
+        ),
         ("opaque", &without_refresh, &["GetItem", "PutItem"], 1),
         ("jwt", &with_refresh, &["GetItem", "PutItem"], 1),
         ("jwt-only", &with_refresh, &["GetItem"], 0),

@@ -9,10 +9,11 @@ use super::audit::{self, Changes};
 use super::cli::{ClientChanges, ClientSpec};
 use super::{AdminError, Secret};
 use crate::oauth::ClientRecord;
+use crate::oauth::grant::quota_window;
 use crate::oauth::{secret, token};
-use crate::store::ClientAdmin;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::tables::{self, TablesReport};
+use crate::store::{ClientAdmin, Quotas};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use std::io::Read;
@@ -58,6 +59,12 @@ pub struct ClientView {
     /// `None`: the deployment's TOKEN_FORMAT applies.
     pub token_format: Option<&'static str>,
     pub audiences: Vec<String>,
+    /// `None`: no quota.
+    pub max_tokens_per_hour: Option<u64>,
+    /// Token requests counted in the current hour's window (`show-client` only, and only
+    /// for a client with a quota).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_this_hour: Option<u64>,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -78,6 +85,8 @@ impl From<&ClientRecord> for ClientView {
             refresh_ttl: c.refresh_ttl,
             token_format: c.token_format.map(|f| f.as_str()),
             audiences: c.audiences.clone(),
+            max_tokens_per_hour: c.max_tokens_per_hour,
+            tokens_this_hour: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -239,8 +248,17 @@ async fn change_client<S: ClientAdmin>(
     }
 }
 
-pub async fn show_client(store: &impl ClientAdmin, id: &str) -> Result<ClientView, AdminError> {
-    Ok(ClientView::from(&get(store, id).await?))
+/// A client, with its current quota window's count when it has a quota.
+pub async fn show_client(
+    store: &(impl ClientAdmin + Quotas),
+    id: &str,
+    now: u64,
+) -> Result<ClientView, AdminError> {
+    let mut view = ClientView::from(&get(store, id).await?);
+    if view.max_tokens_per_hour.is_some() {
+        view.tokens_this_hour = Some(store.quota_used(id, quota_window(now)).await?);
+    }
+    Ok(view)
 }
 
 pub async fn set_disabled(

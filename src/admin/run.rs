@@ -8,7 +8,7 @@ use super::{AdminError, keys, ops, render};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::memory::MemoryStore;
 use crate::store::tables::TablesReport;
-use crate::store::{AuditLog, ClientAdmin, PutKeyring};
+use crate::store::{AuditLog, ClientAdmin, PutKeyring, Quotas};
 use ring::rand::SystemRandom;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -94,7 +94,7 @@ pub struct Context<'a> {
 /// and the error ([`AdminError::NotRecorded`]) carries what to print all the same.
 /// `imported` is the secret `import-client` registers; `keys` serves the signing-key
 /// commands.
-pub async fn execute<S: ClientAdmin + Tables + PutKeyring + AuditLog>(
+pub async fn execute<S: ClientAdmin + Tables + PutKeyring + AuditLog + Quotas>(
     store: &S,
     command: Command,
     imported: Option<&str>,
@@ -120,7 +120,7 @@ fn client_event(id: &str, action: &'static str, changes: Changes) -> Option<Even
 }
 
 /// What to print, and what to record of the change made, if any.
-async fn dispatch<S: ClientAdmin + Tables + PutKeyring + AuditLog>(
+async fn dispatch<S: ClientAdmin + Tables + PutKeyring + AuditLog + Quotas>(
     store: &S,
     command: Command,
     imported: Option<&str>,
@@ -183,7 +183,7 @@ async fn dispatch<S: ClientAdmin + Tables + PutKeyring + AuditLog>(
             (text, None)
         }
         Command::ShowClient { id, json } => {
-            let view = ops::show_client(store, &id).await?;
+            let view = ops::show_client(store, &id, now).await?;
             let text = if json {
                 render::client_json(&view)
             } else {
@@ -413,6 +413,7 @@ mod tests {
             resource_server: false,
             token_format: None,
             audiences: Vec::new(),
+            max_tokens_per_hour: None,
         }
     }
 
@@ -621,6 +622,7 @@ mod audit_tests {
             resource_server: false,
             token_format: None,
             audiences: Vec::new(),
+            max_tokens_per_hour: None,
         }
     }
 

@@ -352,7 +352,21 @@ struct Settings {
     /// A new client's default: the deployment's JWT_AUDIENCE, else the issuer.
     #[arg(long = "audience", value_name = "URI", value_parser = audience)]
     audiences: Vec<String>,
+    /// Token requests served per clock hour, 1 to 10000000, or none
+    ///
+    /// Over it the token endpoint answers 429 too_many_requests with Retry-After until the
+    /// hour ends. Counted in DynamoDB across all instances. A new client's default: none
+    /// (no quota, nothing counted); update-client ... none removes it.
+    #[arg(long, value_name = "N", value_parser = quota)]
+    max_tokens_per_hour: Option<Quota>,
 }
+
+/// A `--max-tokens-per-hour` value: a number, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Quota(Option<u64>);
+
+/// Largest `--max-tokens-per-hour`.
+const MAX_QUOTA: u64 = 10_000_000;
 
 /// A new client's settings: create-client and import-client.
 #[derive(Args)]
@@ -384,6 +398,7 @@ enum BadValue {
     Bool(String),
     TokenFormat(String),
     Audience(String),
+    Quota(String),
 }
 
 impl BadValue {
@@ -421,6 +436,10 @@ impl BadValue {
             }
             BadValue::Audience(v) => format!(
                 "{option} {} is not an absolute URI (such as https://api.example.com)",
+                shown(v)
+            ),
+            BadValue::Quota(v) => format!(
+                "{option} must be a whole number from 1 to {MAX_QUOTA}, or none (got {})",
                 shown(v)
             ),
         }
@@ -478,6 +497,18 @@ fn ttl(s: &str) -> Result<u64, BadValue> {
     match s.parse::<u64>() {
         Ok(v) if s.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_TTL).contains(&v) => Ok(v),
         _ => Err(BadValue::Ttl(s.to_owned())),
+    }
+}
+
+fn quota(s: &str) -> Result<Quota, BadValue> {
+    if s == "none" {
+        return Ok(Quota(None));
+    }
+    match s.parse::<u64>() {
+        Ok(v) if s.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_QUOTA).contains(&v) => {
+            Ok(Quota(Some(v)))
+        }
+        _ => Err(BadValue::Quota(s.to_owned())),
     }
 }
 
@@ -583,6 +614,7 @@ impl NewClient {
             resource_server: self.resource_server,
             token_format: s.token_format,
             audiences: distinct(s.audiences),
+            max_tokens_per_hour: s.max_tokens_per_hour.and_then(|q| q.0),
         })
     }
 }
@@ -607,12 +639,14 @@ impl Settings {
             refresh_ttl: self.refresh_ttl,
             token_format: self.token_format,
             audiences: (!self.audiences.is_empty()).then(|| distinct(self.audiences)),
+            max_tokens_per_hour: self.max_tokens_per_hour.map(|q| q.0),
         };
         if changes.is_empty() {
             return Err(usage(
                 sub,
                 "nothing to change: give at least one of --name, --scope, --default-scope, \
-                 --grant, --access-ttl, --refresh-ttl, --token-format, --audience",
+                 --grant, --access-ttl, --refresh-ttl, --token-format, --audience, \
+                 --max-tokens-per-hour",
             ));
         }
         Ok(changes)
