@@ -137,8 +137,14 @@ def token_hash(token: str) -> str:
 @dataclass
 class Client:
     client_id: str
-    secret: str
-    scopes: list[str]
+    # Out of the repr, which pytest prints when a test fails.
+    secret: str = field(repr=False)
+    scopes: list[str] = field(default_factory=list)
+
+    def wrong_secret(self) -> str:
+        """The secret with its last character changed: never the right one (a generated
+        secret ends with any letter or digit, `x` included)."""
+        return self.secret[:-1] + ("y" if self.secret.endswith("x") else "x")
 
 
 @dataclass
