@@ -14,6 +14,19 @@ One session fixture, `service`, sets up everything once:
 Each server started here is a child of a shell that waits on a pipe from this process:
 when pytest exits, however it exits, the pipe closes and the server is stopped by its PID.
 A missing tool fails the run with a message saying how to get it; nothing is skipped.
+
+Against a server that is already running (scripts/sam-local.sh: `sam local start-api`,
+SAM's own emulation of API Gateway) instead of serving the function here:
+
+- OAUTH_TEST_BASE_URL: its base URL, `http://127.0.0.1:PORT` (the token endpoint is
+  BASE/oauth). Nothing is served here then;
+- OAUTH_TEST_DYNAMODB_ENDPOINT, OAUTH_TEST_CLIENTS_TABLE, OAUTH_TEST_TOKENS_TABLE: the
+  DynamoDB and the tables that server reads (required with OAUTH_TEST_BASE_URL). The
+  clients and the signing key are created in them as above (`create-tables` leaves
+  existing tables alone); the tables are left in place at the end;
+- OAUTH_TEST_SERVER: what serves it, one of SERVER_LIMITS' keys. A test marked
+  `@pytest.mark.needs(WHAT)` is skipped, with the reason written there, when that server
+  cannot do WHAT; every other test runs as it does against `cargo lambda watch`.
 """
 
 from __future__ import annotations
@@ -66,6 +79,43 @@ ODD_SECRET = "p+q:r%25s t&u=v é"
 ACCESS_TTL = 604_800
 REFRESH_TTL = 1_209_600
 
+# What a server named by OAUTH_TEST_SERVER cannot do, and why: a test marked
+# `@pytest.mark.needs(WHAT)` is skipped with this reason there.
+SERVER_LIMITS: dict[str, dict[str, str]] = {
+    # scripts/serve-function.sh, the default.
+    "cargo-lambda-watch": {},
+    "sam-local-start-api": {
+        # KMS Decrypt of the signing key, in the function's container.
+        "kms": (
+            "sam local start-api: the function cannot reach KMS at moto. Its KMS client "
+            "follows AWS_ENDPOINT_URL, which the template does not declare, and SAM's "
+            "--env-vars sets only declared variables (--container-env-vars only when "
+            "debugging), so JWT issuance cannot be tested here"
+        ),
+    },
+}
+SERVER = os.environ.get("OAUTH_TEST_SERVER") or "cargo-lambda-watch"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "needs(what): skipped, with SERVER_LIMITS' reason, where the server cannot do it",
+    )
+    if SERVER not in SERVER_LIMITS:
+        raise pytest.UsageError(
+            f"OAUTH_TEST_SERVER={SERVER!r}: unknown; one of {sorted(SERVER_LIMITS)}"
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    limits = SERVER_LIMITS[SERVER]
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            for what in mark.args:
+                if what in limits:
+                    item.add_marker(pytest.mark.skip(reason=limits[what]))
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -87,8 +137,14 @@ def token_hash(token: str) -> str:
 @dataclass
 class Client:
     client_id: str
-    secret: str
-    scopes: list[str]
+    # Out of the repr, which pytest prints when a test fails.
+    secret: str = field(repr=False)
+    scopes: list[str] = field(default_factory=list)
+
+    def wrong_secret(self) -> str:
+        """The secret with its last character changed: never the right one (a generated
+        secret ends with any letter or digit, `x` included)."""
+        return self.secret[:-1] + ("y" if self.secret.endswith("x") else "x")
 
 
 @dataclass
@@ -254,14 +310,40 @@ def cargo_target_dir(cargo: str) -> Path:
     return Path(json.loads(out.stdout)["target_directory"])
 
 
+def running_server() -> dict[str, str] | None:
+    """OAUTH_TEST_BASE_URL and what goes with it (see the top of this file), or None."""
+    base = os.environ.get("OAUTH_TEST_BASE_URL", "").rstrip("/")
+    if not base:
+        return None
+    wanted = {
+        "endpoint": "OAUTH_TEST_DYNAMODB_ENDPOINT",
+        "clients_table": "OAUTH_TEST_CLIENTS_TABLE",
+        "tokens_table": "OAUTH_TEST_TOKENS_TABLE",
+    }
+    missing = [var for var in wanted.values() if not os.environ.get(var)]
+    if missing:
+        pytest.fail(
+            f"OAUTH_TEST_BASE_URL={base} needs {', '.join(missing)}: the DynamoDB and "
+            "tables that server reads",
+            pytrace=False,
+        )
+    if base.endswith("/oauth"):
+        pytest.fail(
+            f"OAUTH_TEST_BASE_URL={base}: give the base URL, without /oauth", pytrace=False
+        )
+    return {"base": base, **{k: os.environ[v] for k, v in wanted.items()}}
+
+
 @pytest.fixture(scope="session")
 def service():
     cargo = require_tool(
         shutil.which("cargo"), "cargo", "install Rust with rustup (https://rustup.rs)"
     )
-    require_tool(
-        VENV_BIN / "cargo-lambda", "cargo-lambda", "run scripts/tools.sh (or `make test`)"
-    )
+    running = running_server()
+    if running is None:
+        require_tool(
+            VENV_BIN / "cargo-lambda", "cargo-lambda", "run scripts/tools.sh (or `make test`)"
+        )
     require_tool(shutil.which("curl"), "curl", "apt-get install curl")
 
     # The children see no AWS profile or credentials from this machine, only the dummy
@@ -270,7 +352,9 @@ def service():
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     started: list[Background] = []
     try:
-        endpoint = os.environ.get("OAUTH_TEST_DYNAMODB_ENDPOINT")
+        endpoint = running["endpoint"] if running else os.environ.get(
+            "OAUTH_TEST_DYNAMODB_ENDPOINT"
+        )
         if not endpoint:
             moto, endpoint = start_moto(env)
             started.append(moto)
@@ -278,8 +362,8 @@ def service():
 
         run = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         env.update(
-            CLIENTS_TABLE=f"clients-libs-{run}",
-            TOKENS_TABLE=f"tokens-libs-{run}",
+            CLIENTS_TABLE=running["clients_table"] if running else f"clients-libs-{run}",
+            TOKENS_TABLE=running["tokens_table"] if running else f"tokens-libs-{run}",
             AWS_ENDPOINT_URL_DYNAMODB=endpoint,
             # KMS (the JWT signing key's seal) at the same moto server.
             AWS_ENDPOINT_URL=endpoint,
@@ -377,6 +461,12 @@ def service():
         svc.clients["jwt"] = Client(
             jwt_created["client_id"], jwt_created["client_secret"], ["quotes"]
         )
+
+        if running:
+            svc.url = f"{running['base']}/oauth"
+            print(f"\ntesting {svc.url} ({SERVER})", file=sys.stderr)
+            yield svc
+            return
 
         env["SERVE_TIMEOUT"] = str(SERVE_TIMEOUT)
         env["SERVE_LOG"] = str(ROOT / ".tools" / "serve-function-clients.log")

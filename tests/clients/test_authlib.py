@@ -43,7 +43,7 @@ def test_authlib_gets_the_scopes_it_asks_for(service):
 def test_authlib_wrong_secret_raises_invalid_client(service, method):
     client = service.clients["generated"]
     session = OAuth2Session(
-        client.client_id, client.secret[:-1] + "x", token_endpoint_auth_method=method
+        client.client_id, client.wrong_secret(), token_endpoint_auth_method=method
     )
     with pytest.raises(OAuthError) as raised:
         session.fetch_token(service.url, grant_type="client_credentials")

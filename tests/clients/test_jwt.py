@@ -8,6 +8,7 @@ import json
 import time
 
 import jwt
+import pytest
 import requests
 
 AUDIENCE = "https://api.example.com"
@@ -52,6 +53,7 @@ def test_discovery_and_jwks_as_api_gateway_reads_them(service):
     assert set(keys[0]) == {"kty", "use", "alg", "kid", "n", "e"}, "no private parts"
 
 
+@pytest.mark.needs("kms")  # issuing a JWT unseals the signing key
 def test_a_jwt_clients_token_verifies_with_pyjwt_and_carries_rfc9068_claims(service):
     client = service.clients["jwt"]
     body, before, after = issue(service, client)
@@ -93,6 +95,7 @@ def introspect(service, token):
     return r.json()
 
 
+@pytest.mark.needs("kms")  # issuing a JWT unseals the signing key
 def test_introspection_accepts_the_token_and_refuses_forgeries(service):
     body, _, _ = issue(service, service.clients["jwt"])
     token = body["access_token"]
@@ -113,6 +116,7 @@ def test_introspection_accepts_the_token_and_refuses_forgeries(service):
         assert introspect(service, forged) == {"active": False}
 
 
+@pytest.mark.needs("kms")  # issuing a JWT unseals the signing key
 def test_a_revoked_jwt_is_inactive(service):
     client = service.clients["jwt"]
     body, _, _ = issue(service, client)

@@ -52,7 +52,7 @@ def test_requests_oauthlib_wrong_secret_raises_invalid_client(service):
         session.fetch_token(
             token_url=service.url,
             client_id=client.client_id,
-            client_secret=client.secret[:-1] + "x",
+            client_secret=client.wrong_secret(),
         )
     assert raised.value.description == "Client authentication failed"
     assert raised.value.status_code == 401
