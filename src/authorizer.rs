@@ -93,6 +93,18 @@ pub struct Principal {
 }
 
 /// One authorizer decision: why, and for whom when allowed.
+impl Verdict {
+    /// The `Decision` dimension of the `AuthorizerDecisions` metric: `allow`, `deny`, or
+    /// `error` when storage failed and the request was denied for it.
+    pub fn metric(&self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allow",
+            Verdict::StorageFailed => "error",
+            _ => "deny",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub verdict: Verdict,

@@ -3,6 +3,7 @@
 //! request conversion, which panics on a body whose `isBase64Encoded` lies and fails the
 //! invocation on shapes it does not know: here every event gets a documented answer.
 
+use crate::metrics;
 use crate::oauth::request::MAX_BODY_BYTES;
 use crate::oauth::{Call, Issuer, OAuthError, metadata, parse_authorization, parse_params};
 use crate::store::GrantStore;
@@ -294,9 +295,31 @@ impl<S: GrantStore> App<'_, S> {
         let mut request = HttpRequest::from_event(event);
         request.deadline_ms =
             budget.map(|b| (self.issuer.clock)().saturating_add(b.as_millis() as u64));
-        let response = match budget {
-            None => self.handle(&request).await,
-            Some(budget) => match tokio::time::timeout(budget, self.handle(&request)).await {
+        // Boxed: the whole request's state lives on the heap, not on the caller's stack
+        // (tests poll many requests side by side on one thread).
+        let (response, recorded) =
+            metrics::recording(Box::pin(self.answer_within(&request, budget))).await;
+        // One metrics line per request (PROTOCOL §11.2); a request cut short by its budget
+        // recorded no outcome and is counted as what it answered.
+        let recorded = metrics::Recorder {
+            outcome: recorded
+                .outcome
+                .or(Some(OAuthError::TemporarilyUnavailable.key())),
+            ..recorded
+        };
+        metrics::emit(&metrics::request_line(
+            &recorded,
+            Route::of(&request.path).0.as_str(),
+            &request.request_id,
+            crate::oauth::system_clock_ms(),
+        ));
+        response.to_event(request.payload_v2)
+    }
+
+    async fn answer_within(&self, request: &HttpRequest, budget: Option<Duration>) -> HttpResponse {
+        match budget {
+            None => self.handle(request).await,
+            Some(budget) => match tokio::time::timeout(budget, self.handle(request)).await {
                 Ok(response) => response,
                 Err(_) => {
                     tracing::warn!(
@@ -309,8 +332,7 @@ impl<S: GrantStore> App<'_, S> {
                     HttpResponse::error(&OAuthError::TemporarilyUnavailable)
                 }
             },
-        };
-        response.to_event(request.payload_v2)
+        }
     }
 
     pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
@@ -342,12 +364,14 @@ impl<S: GrantStore> App<'_, S> {
             }
             Err(e) => HttpResponse::error(e),
         };
+        let outcome = result.as_ref().err().map_or("ok", |e| e.key());
+        metrics::outcome(outcome);
         span.in_scope(|| {
             tracing::info!(
                 request_id = %request.request_id,
                 route = route.as_str(),
                 status = response.status,
-                outcome = result.as_ref().err().map_or("ok", |e| e.key()),
+                outcome,
                 latency_ms = started.elapsed().as_secs_f64() * 1000.0,
                 "request"
             )

@@ -14,5 +14,6 @@ pub mod http;
 pub mod keys;
 pub mod kms;
 pub mod logging;
+pub mod metrics;
 pub mod oauth;
 pub mod store;

@@ -1165,8 +1165,8 @@ async fn update_client_refuses_bad_input_with_create_clients_messages_and_writes
         (
             &["update-client", &id],
             "update-client: nothing to change: give at least one of --name, --scope, \
-             --default-scope, --grant, --access-ttl, --refresh-ttl, --token-format, --audience \
-             (see `oauth-admin update-client --help`)",
+             --default-scope, --grant, --access-ttl, --refresh-ttl, --token-format, --audience, \
+             --max-tokens-per-hour (see `oauth-admin update-client --help`)",
         ),
         (&["update-client", &id, "--json"], "nothing to change"),
         (

@@ -9,7 +9,9 @@
 //! every token it was given and that token's hash, every request body and Authorization
 //! value it sent, and the AWS secret key: none may appear. Every line is JSON, no payload
 //! target logs at TRACE, and each request leaves exactly one line with its request id,
-//! client id, grant, status, outcome and latency.
+//! client id, grant, status, outcome and latency, exactly the audit events of its flow
+//! (PROTOCOL §11.3) under its request id, and one Embedded Metric Format line with its
+//! outcome and no client dimension (§11.2); each authorizer decision one metrics line.
 
 mod common;
 
@@ -79,6 +81,8 @@ struct Expected {
     outcome: &'static str,
     client: &'static str,
     grant: &'static str,
+    /// The audit events (PROTOCOL §11.3) it must log, in order, and no others.
+    events: Vec<&'static str>,
 }
 
 /// One flow through the real binaries at TRACE: tables holding the test clients, the token
@@ -198,8 +202,14 @@ impl Flow {
             outcome,
             client,
             grant,
+            events: Vec::new(),
         });
         body
+    }
+
+    /// The audit events the last request must have logged.
+    fn logged(&mut self, events: &[&'static str]) {
+        self.expected.last_mut().expect("a request").events = events.to_vec();
     }
 
     /// `app`'s client_credentials in a JSON body.
@@ -291,20 +301,63 @@ impl Flow {
             assert!(l["latency_ms"].is_number(), "{id}: {l}");
             assert_eq!(l["level"], "INFO");
         }
-        // The detail logged inside a request names it: the reuse of a consumed refresh
-        // token, once per reuse.
-        let reuses: Vec<&str> = self
-            .expected
+        // Audit events: each request's own, in order, under its request id, and no other
+        // (the output was searched for secrets, tokens and hashes above).
+        let events: Vec<&Value> = lines.iter().filter(|l| l.get("event").is_some()).collect();
+        for e in &self.expected {
+            let mine: Vec<&str> = events
+                .iter()
+                .filter(|l| l["span"]["request_id"] == e.id.as_str())
+                .map(|l| l["event"].as_str().expect("event is a string"))
+                .collect();
+            assert_eq!(mine, e.events, "{}: audit events", e.id);
+            for l in events
+                .iter()
+                .filter(|l| l["span"]["request_id"] == e.id.as_str())
+            {
+                assert_eq!(l["client_id"], e.client, "{}: {l}", e.id);
+            }
+        }
+        let all: usize = self.expected.iter().map(|e| e.events.len()).sum();
+        assert_eq!(
+            events.len(),
+            all,
+            "no audit event outside a request: {events:?}"
+        );
+
+        // One metrics line (CloudWatch Embedded Metric Format) per request, with its
+        // outcome, and no client dimension or client id.
+        for e in &self.expected {
+            let id = e.id.as_str();
+            let mine: Vec<&Value> = lines
+                .iter()
+                .filter(|l| l.get("_aws").is_some() && l["request_id"] == id)
+                .collect();
+            assert_eq!(mine.len(), 1, "{id}: one metrics line: {mine:?}");
+            let m = mine[0];
+            assert_embedded_metrics(m);
+            assert_eq!(m["Outcome"], e.outcome, "{id}: {m}");
+            assert_eq!(m["Requests"], 1);
+            let issued = e.status == 200 && !e.grant.is_empty();
+            assert_eq!(m.get("TokensIssued").is_some(), issued, "{id}: {m}");
+            if issued {
+                assert_eq!(m["Grant"], e.grant, "{id}: {m}");
+                assert!(m["Format"] == "opaque" || m["Format"] == "jwt", "{id}: {m}");
+            }
+        }
+        let decisions: Vec<&Value> = authz_lines
             .iter()
-            .filter(|e| e.outcome == "invalid_refresh")
-            .map(|e| e.id.as_str())
+            .filter(|l| l.get("_aws").is_some())
             .collect();
-        let warned: Vec<&Value> = lines
-            .iter()
-            .filter(|l| l["message"] == "refresh token reuse: revoking its family")
-            .map(|l| &l["span"]["request_id"])
-            .collect();
-        assert_eq!(warned, reuses, "the reuse warnings' span.request_id");
+        assert_eq!(
+            decisions.len(),
+            self.decisions,
+            "one metrics line per decision"
+        );
+        for m in decisions {
+            assert_embedded_metrics(m);
+            assert!(m["Decision"] == "allow" || m["Decision"] == "deny", "{m}");
+        }
         assert_eq!(
             authz_lines
                 .iter()
@@ -314,6 +367,42 @@ impl Flow {
             "one line per authorizer decision"
         );
     }
+}
+
+/// A line CloudWatch takes for Embedded Metric Format: `_aws` with a timestamp and
+/// directives whose every dimension and metric is on the line, no dimension per client,
+/// and no client id anywhere.
+fn assert_embedded_metrics(m: &Value) {
+    assert!(m["_aws"]["Timestamp"].is_u64(), "{m}");
+    let directives = m["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .expect("directives");
+    assert!(!directives.is_empty(), "{m}");
+    for d in directives {
+        assert_eq!(d["Namespace"], "OAuthTokenService", "{m}");
+        for set in d["Dimensions"].as_array().expect("dimension sets") {
+            for dim in set.as_array().expect("a dimension set") {
+                let name = dim.as_str().expect("a dimension name");
+                assert!(m[name].is_string(), "dimension {name} on the line: {m}");
+                assert!(!name.to_ascii_lowercase().contains("client"), "{m}");
+            }
+        }
+        for metric in d["Metrics"].as_array().expect("metrics") {
+            let name = metric["Name"].as_str().expect("a metric name");
+            let value = &m[name];
+            assert!(
+                value.is_number()
+                    || value
+                        .as_array()
+                        .is_some_and(|v| !v.is_empty() && v.iter().all(Value::is_number)),
+                "metric {name} on the line: {m}"
+            );
+        }
+    }
+    assert!(
+        m.get("client_id").is_none() && m.get("span").is_none(),
+        "{m}"
+    );
 }
 
 /// The JSON lines of an output; every line must be one.
@@ -414,6 +503,7 @@ async fn reuse_of_a_consumed_refresh_token() {
     }));
     t.call(event, 400, "invalid_refresh", "app", "refresh_token")
         .await;
+    t.logged(&["refresh_reuse", "family_revoked"]);
     t.finish().await;
 }
 
@@ -430,6 +520,37 @@ async fn revoke() {
         &[("authorization", &t.app_basic())],
     );
     t.call(event, 200, "ok", "app", "").await;
+    t.logged(&["token_revoked"]);
+    let event = form_post_to(
+        "/oauth/revoke",
+        &format!("token={}", issued["refresh_token"].as_str().unwrap()),
+        &[("authorization", &t.app_basic())],
+    );
+    t.call(event, 200, "ok", "app", "").await;
+    t.logged(&["family_revoked"]);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_client_over_its_quota() {
+    let mut t = Flow::start().await;
+    let secret = new_secret();
+    t.secrets.add_with_parts("client secret", &secret);
+    let mut limited = client_with_secret("limited", &secret, &["read"]);
+    limited.max_tokens_per_hour = Some(1);
+    t.secrets
+        .add_with_parts("secret hash", &limited.secret_hashes[0]);
+    assert!(t.store.put_client(&limited, true).await.unwrap());
+    let issue = || {
+        form_post(
+            &format!("grant_type={CC}"),
+            &[("authorization", &basic("limited", &secret))],
+        )
+    };
+    t.call(issue(), 200, "ok", "limited", CC).await;
+    t.call(issue(), 429, "too_many_requests", "limited", CC)
+        .await;
+    t.logged(&["quota_exceeded"]);
     t.finish().await;
 }
 
@@ -506,6 +627,7 @@ async fn jwt_access_tokens_and_their_signing_key() {
         &[("authorization", &basic("jwt-app", &t.fast))],
     );
     t.call(event, 200, "ok", "jwt-app", "").await;
+    t.logged(&["token_revoked"]);
     t.authorize(&format!("Bearer {jwt}"), false).await;
     t.finish().await;
 }
@@ -545,6 +667,7 @@ async fn wrong_secret() {
         &json!({"grant_type": CC, "client_id": "app", "client_secret": format!("{}x", t.fast)}),
     );
     t.call(event, 401, "invalid_client", "app", CC).await;
+    t.logged(&["client_auth_failed"]);
     t.finish().await;
 }
 
@@ -554,6 +677,7 @@ async fn unknown_client() {
     let event =
         json_post(&json!({"grant_type": CC, "client_id": "nobody", "client_secret": t.fast}));
     t.call(event, 401, "invalid_client", "nobody", CC).await;
+    t.logged(&["client_auth_failed"]);
     t.finish().await;
 }
 
@@ -566,6 +690,7 @@ async fn malformed_basic_carrying_a_secret() {
         &[("authorization", &authorization)],
     );
     t.call(event, 401, "invalid_client", "", CC).await;
+    t.logged(&["client_auth_failed"]);
     t.finish().await;
 }
 

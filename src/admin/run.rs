@@ -426,6 +426,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_quota_is_set_shown_with_this_hours_count_and_removed() {
+        let store = MemoryStore::new();
+        let show = || async {
+            run(
+                &store,
+                Command::ShowClient {
+                    id: id("app"),
+                    json: false,
+                },
+            )
+            .await
+            .unwrap()
+        };
+        let mut limited = spec("App");
+        limited.max_tokens_per_hour = Some(2);
+        run(
+            &store,
+            Command::CreateClient {
+                id: Some(id("app")),
+                spec: limited,
+                json: false,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            show()
+                .await
+                .contains("token quota:     2 per hour (0 this hour)\n")
+        );
+        let window = crate::oauth::grant::quota_window(NOW);
+        assert!(
+            store
+                .take_quota("app", window, 2, window + 7200)
+                .await
+                .unwrap()
+        );
+        assert!(
+            show()
+                .await
+                .contains("token quota:     2 per hour (1 this hour)\n")
+        );
+
+        let set = |quota| Command::UpdateClient {
+            id: id("app"),
+            changes: ClientChanges {
+                max_tokens_per_hour: Some(quota),
+                ..ClientChanges::default()
+            },
+            json: false,
+        };
+        run(&store, set(Some(500))).await.unwrap();
+        assert!(
+            show()
+                .await
+                .contains("token quota:     500 per hour (1 this hour)\n")
+        );
+        run(&store, set(None)).await.unwrap();
+        assert!(show().await.contains("token quota:     none\n"));
+        let stored = crate::store::GetClient::get_client(&store, "app")
+            .await
+            .unwrap();
+        assert_eq!(stored.unwrap().max_tokens_per_hour, None);
+    }
+
+    #[tokio::test]
     async fn a_clients_life_in_the_tools_words() {
         let store = MemoryStore::new();
         assert_eq!(
@@ -717,7 +783,7 @@ mod audit_tests {
                     "active_secrets": 1, "secret_kinds": ["generated"],
                     "grants": ["client_credentials"], "scopes": ["quotes:read"],
                     "default_scopes": [], "access_ttl": 60, "refresh_ttl": null,
-                    "token_format": null, "audiences": [],
+                    "token_format": null, "audiences": [], "max_tokens_per_hour": null,
                 })
             )
         );

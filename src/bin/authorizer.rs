@@ -5,7 +5,7 @@ use oauth_token_service::authorizer::decide;
 use oauth_token_service::config::Config;
 use oauth_token_service::keys::JwtKeys;
 use oauth_token_service::store::dynamodb::{DynamoStore, Table};
-use oauth_token_service::{aws, logging};
+use oauth_token_service::{aws, logging, metrics};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +27,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let decision = decide(store, Some(keys), &event.payload, now).await;
+        metrics::emit(&metrics::decision_line(
+            decision.verdict.metric(),
+            &event.context.request_id,
+            oauth_token_service::oauth::system_clock_ms(),
+        ));
         tracing::info!(
             request_id = %event.context.request_id,
             outcome = decision.verdict.as_str(),

@@ -18,14 +18,17 @@ impl<'r> Offered<'r> {
     /// Step 3: credentials present, single, and not mixed between Basic and the body.
     pub fn from_request(params: &'r Params, auth: &'r Authorization) -> Result<Self, OAuthError> {
         let pairs = match auth {
-            Authorization::Malformed => return Err(OAuthError::InvalidClient),
+            Authorization::Malformed => return Err(auth_failed("", "malformed Basic credentials")),
             Authorization::Basic(basic) => {
                 // A header that is not UTF-8 fails authentication beside any body
                 // credential, whatever it holds (PROTOCOL §2.2; see `decode_basic`).
                 if basic.latin_1
                     && !(params.client_id.is_absent() && params.client_secret.is_absent())
                 {
-                    return Err(OAuthError::InvalidClient);
+                    return Err(auth_failed(
+                        "",
+                        "Basic credentials not UTF-8 beside body ones",
+                    ));
                 }
                 let mut pairs = basic.candidates();
                 match &params.client_id {
@@ -89,17 +92,22 @@ impl<'r> Offered<'r> {
         }
     }
 
-    /// `invalid_client`, after the audit event saying so (PROTOCOL §11.3): the client id
-    /// as offered and why, never the secret.
+    /// `invalid_client` for this offer, with its audit event.
     fn refused(&self, reason: &'static str) -> OAuthError {
-        tracing::warn!(
-            event = "client_auth_failed",
-            client_id = self.client_id().unwrap_or_default(),
-            reason,
-            "client authentication failed"
-        );
-        OAuthError::InvalidClient
+        auth_failed(self.client_id().unwrap_or_default(), reason)
     }
+}
+
+/// `invalid_client`, after the audit event saying so (PROTOCOL §11.3): the client id as
+/// offered (empty when none could be read) and why, never the secret.
+fn auth_failed(client_id: &str, reason: &'static str) -> OAuthError {
+    tracing::warn!(
+        event = "client_auth_failed",
+        client_id,
+        reason,
+        "client authentication failed"
+    );
+    OAuthError::InvalidClient
 }
 
 /// Which candidate a stretched hash is checked against when Basic decoding changed the

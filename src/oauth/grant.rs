@@ -123,6 +123,15 @@ pub(crate) fn store_error(e: StoreError) -> OAuthError {
     }
 }
 
+/// The access-token format's name in metrics.
+fn format_name(jwt: bool) -> &'static str {
+    if jwt {
+        TokenFormat::Jwt.as_str()
+    } else {
+        TokenFormat::Opaque.as_str()
+    }
+}
+
 /// A quota window: one clock hour.
 pub const QUOTA_WINDOW_SECS: u64 = 3600;
 
@@ -269,6 +278,7 @@ impl<S: GrantStore> Issuer<'_, S> {
         let with_refresh =
             self.policy.issue_refresh_tokens && client.grants.contains(&GrantType::RefreshToken);
         let signer = self.signer_for(client, now).await?;
+        let format = format_name(signer.is_some());
         let minted = self.mint(client, granted, None, with_refresh, now, signer, issuer_url)?;
         // A JWT without a refresh token writes nothing.
         if !minted.records.is_empty() {
@@ -277,6 +287,7 @@ impl<S: GrantStore> Issuer<'_, S> {
                 .await
                 .map_err(store_error)?;
         }
+        crate::metrics::issued(GrantType::ClientCredentials.as_str(), format);
         Ok(minted.issued)
     }
 
@@ -352,6 +363,7 @@ impl<S: GrantStore> Issuer<'_, S> {
         self.take_quota(client, now).await?;
         let listed_on = superseded.as_ref().unwrap_or(&old);
         let signer = self.signer_for(client, now).await?;
+        let format = format_name(signer.is_some());
         let minted = self.mint(
             client,
             granted,
@@ -397,6 +409,7 @@ impl<S: GrantStore> Issuer<'_, S> {
                 tracing::warn!(detail = %e, "could not revoke a family's oldest access token");
             }
         }
+        crate::metrics::issued(GrantType::RefreshToken.as_str(), format);
         Ok(minted.issued)
     }
 

@@ -173,11 +173,16 @@ pub fn verify(
     if now >= claims.exp {
         return Err(Refusal::Expired);
     }
-    if now < claims.nbf {
+    if now.saturating_add(NBF_LEEWAY_SECS) < claims.nbf {
         return Err(Refusal::NotYetValid);
     }
     Ok(claims)
 }
+
+/// How far a verifier's clock may lag the issuer's: a token signed by one instance is
+/// checked by another (the authorizer, introspection) whose clock may be a little behind,
+/// and must not be refused as not yet valid for it. Expiry gets no such allowance.
+pub const NBF_LEEWAY_SECS: u64 = 5;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -242,7 +247,12 @@ pub(crate) mod tests {
         let other = sign(&claims(1000), "k2", &pair, &rng).unwrap();
         assert_eq!(verify(&other, &keys, None, 1000), Err(Refusal::UnknownKey));
         assert_eq!(verify(&token, &keys, None, 4600), Err(Refusal::Expired));
-        assert_eq!(verify(&token, &keys, None, 999), Err(Refusal::NotYetValid));
+        // A verifier up to NBF_LEEWAY_SECS behind the issuer accepts; further, it refuses.
+        assert!(verify(&token, &keys, None, 1000 - NBF_LEEWAY_SECS).is_ok());
+        assert_eq!(
+            verify(&token, &keys, None, 999 - NBF_LEEWAY_SECS),
+            Err(Refusal::NotYetValid)
+        );
         assert_eq!(
             verify(&token, &keys, Some("https://elsewhere"), 1000),
             Err(Refusal::WrongIssuer)

@@ -16,6 +16,11 @@ use crate::oauth::jwt::PublicKey;
 use crate::oauth::model::TokenFormat;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -79,6 +84,47 @@ pub mod attr {
     pub const FAMILY_KEY_PREFIX: &str = "family#";
     pub const REVOKED_AT: &str = "revoked_at";
     pub const CURRENT_REFRESH: &str = "current_refresh";
+}
+
+/// Reports each DynamoDB operation's duration, retries included, to the request's metrics
+/// (`DynamoDbLatency`). The start is kept in the operation's own config bag, so that
+/// operations running side by side (a family's sweep) are timed apart.
+#[derive(Debug)]
+struct OperationTimer;
+
+#[derive(Debug, Clone)]
+struct OperationStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for OperationStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl Intercept for OperationTimer {
+    fn name(&self) -> &'static str {
+        "OperationTimer"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(OperationStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(started) = cfg.load::<OperationStarted>() {
+            crate::metrics::dynamodb_call(started.0.elapsed());
+        }
+        Ok(())
+    }
 }
 
 /// The tokens-table key of a client's quota window (no hash contains `#`).
@@ -200,7 +246,16 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store over `client`, each of whose operations reports its duration to the
+    /// request's metrics ([`crate::metrics`]).
     pub fn new(client: Client, clients_table: &str, tokens_table: &str) -> Self {
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(OperationTimer)
+                .build(),
+        );
         DynamoStore {
             client,
             clients_table: clients_table.to_owned(),

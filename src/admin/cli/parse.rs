@@ -860,9 +860,25 @@ mod tests {
         assert_eq!(
             usage_text(&["update-client", "c1", "--json"]),
             "update-client: nothing to change: give at least one of --name, --scope, \
-             --default-scope, --grant, --access-ttl, --refresh-ttl, --token-format, --audience \
-             (see `oauth-admin update-client --help`)"
+             --default-scope, --grant, --access-ttl, --refresh-ttl, --token-format, --audience, \
+             --max-tokens-per-hour (see `oauth-admin update-client --help`)"
         );
+    }
+
+    #[test]
+    fn a_quota_is_a_number_or_none() {
+        assert_eq!(quota("250"), Ok(Quota(Some(250))));
+        assert_eq!(quota("none"), Ok(Quota(None)));
+        for bad in ["0", "-1", "1e3", " 5", "10000001", "unlimited"] {
+            assert_eq!(
+                quota(bad).unwrap_err().message("--max-tokens-per-hour"),
+                format!(
+                    "--max-tokens-per-hour must be a whole number from 1 to 10000000, or none \
+                     (got {})",
+                    shown(bad)
+                )
+            );
+        }
     }
 
     #[test]
