@@ -80,16 +80,8 @@ impl Bench {
 
     /// Every token item stored, keyed by hash.
     async fn token_items(&self) -> HashMap<String, HashMap<String, AttributeValue>> {
-        raw_dynamodb()
+        scan_items(self.moto.tokens_table())
             .await
-            .scan()
-            .table_name(self.moto.tokens_table())
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .items
-            .unwrap_or_default()
             .into_iter()
             .filter(|i| matches!(i.get("kind"), Some(AttributeValue::S(k)) if k == "access" || k == "refresh"))
             .map(|i| match i.get("token_hash") {

@@ -131,6 +131,23 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Every item of `table` on the moto server (one consistent scan page: test tables are
+/// small).
+pub async fn scan_items(
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    raw_dynamodb()
+        .await
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+}
+
 /// A store over fresh tables on the moto server.
 pub async fn fresh_store() -> DynamoStore {
     let client = sdk_client(&moto_endpoint(), Duration::from_secs(5)).await;

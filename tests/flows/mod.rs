@@ -100,17 +100,7 @@ impl FlowStore for DynamoStore {
     }
 
     async fn token_items(&self) -> usize {
-        raw_dynamodb()
-            .await
-            .scan()
-            .table_name(self.tokens_table())
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .items
-            .unwrap_or_default()
-            .len()
+        scan_items(self.tokens_table()).await.len()
     }
 }
 
