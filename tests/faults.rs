@@ -411,6 +411,55 @@ async fn a_use_during_a_rotation_whose_answer_is_slow_is_a_lost_race_and_revokes
 }
 
 #[tokio::test]
+async fn a_rotation_landing_between_the_family_mark_and_the_sweep_is_refused() {
+    // A thief holding the family's current refresh token rotates it while the owner's
+    // re-presentation of a consumed one revokes the family. The thief's transaction is held
+    // on its way so that it reaches DynamoDB after the family record was marked revoked
+    // (0.3 s) but before the sweep revokes the token it presents (0.6 s): only the family
+    // record's condition can stop it, and it must, or the thief walks away with a pair the
+    // sweep never saw.
+    let setup = Setup::new().await;
+    let (thief_fake, thief_store) = setup.behind(Fault::Proxy).await;
+    let (owner_fake, owner_store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let thief_app = test_app(&thief_store, &rng);
+    let owner_app = test_app(&owner_store, &rng);
+    let (issued, _) = answer(&owner_app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let first = issued.body["refresh_token"].as_str().unwrap().to_owned();
+    let (rotated, _) = answer(&owner_app, &setup.refresh_event(&first)).await;
+    assert_issued(&rotated);
+    let current = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    owner_fake.set(Fault::Slow(Duration::from_millis(300)), Some("UpdateItem"));
+    thief_fake.set_times(
+        Fault::Slow(Duration::from_millis(450)),
+        Some("TransactWriteItems"),
+        1,
+    );
+    let (thief_event, owner_event) = (setup.refresh_event(&current), setup.refresh_event(&first));
+    let thief = answer(&thief_app, &thief_event);
+    let owner = answer(&owner_app, &owner_event);
+    let ((thief, _), (owner, took)) = tokio::join!(thief, owner);
+    note(&format!(
+        "family revoked in {took:?}; the thief got {}",
+        thief.status
+    ));
+    owner.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert_eq!(thief_fake.faulted(), 1, "the thief's rotation was held");
+    thief.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    owner_fake.set(Fault::Proxy, None);
+    for token in [&current, rotated.body["access_token"].as_str().unwrap()] {
+        let stored = setup.moto.get_token(&token::hash(token)).await.unwrap();
+        assert!(
+            stored.is_some_and(|t| t.revoked),
+            "the family's tokens are revoked"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_rotation_committed_but_never_answered_is_answered_with_its_tokens() {
     // DynamoDB applies the rotation but no answer ever comes back (nor to the SDK's
     // retries): the function finds out that it committed and answers with the tokens it
