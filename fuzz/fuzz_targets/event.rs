@@ -290,6 +290,7 @@ fuzz_target!(|input: Input| {
             rng: &rng,
             clock: || 1_800_000_000_000,
             jwt: None,
+            clients: None,
         },
         public_url: None,
     };
