@@ -212,15 +212,41 @@ class Front(ThreadingHTTPServer):
         self.units = {}  # {phase: {"read": units, "write": units}}
         self.meter = Meter(self.upstream_post)
         self.upstream_ns = 0  # time spent waiting for moto, since the last take_upstream()
+        # time requests spent inside this endpoint (front and moto: from a request's headers
+        # read to its answer written) plus the CPU of TLS handshakes' server side, since the
+        # last take_endpoint(): DynamoDB's share of a span, as the function sees it
+        self.endpoint_ns = 0
         self.ca = None
         scheme = "http"
         if tls_dir:
             self.ca, cert, key = make_certificates(tls_dir)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
-            self.socket = ctx.wrap_socket(self.socket, server_side=True)
+            self.socket = ctx.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
             scheme = "https"
         self.url = f"{scheme}://127.0.0.1:{self.server_address[1]}"
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ca:  # TLS: the handshake here, its server-side CPU counted as DynamoDB's
+            started = time.thread_time_ns()
+            try:
+                sock.do_handshake()
+            finally:
+                self.add_endpoint(time.thread_time_ns() - started)
+        return sock, addr
+
+    def add_endpoint(self, ns):
+        with self.lock:
+            self.endpoint_ns += ns
+
+    def take_endpoint(self):
+        """ns of DynamoDB's share (front, moto, TLS server CPU) since the last call."""
+        with self.lock:
+            ns, self.endpoint_ns = self.endpoint_ns, 0
+        return ns
 
     def start(self):
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -276,6 +302,13 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
+        entered = time.perf_counter_ns()
+        try:
+            self.forward()
+        finally:
+            self.server.add_endpoint(time.perf_counter_ns() - entered)
+
+    def forward(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         # X-Amz-Target: DynamoDB_20120810.GetItem
         operation = self.headers.get("X-Amz-Target", "?").rpartition(".")[2]
