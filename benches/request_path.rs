@@ -226,6 +226,7 @@ fn app<'a>(
             rng,
             clock,
             jwt: None,
+            clients: None,
         },
         public_url: None,
     }

@@ -18,6 +18,8 @@ pub struct Config {
     pub issuer: Option<String>,
     /// How long a new signing key is published before it signs (gateways cache keys).
     pub jwt_key_publish_seconds: u64,
+    /// How long a warm function may reuse a client record it read (0: never).
+    pub client_cache_seconds: u64,
 }
 
 /// A variable with a value the service cannot use.
@@ -40,6 +42,9 @@ pub use crate::oauth::grant::MAX_TTL;
 
 /// Longest reuse grace accepted, in seconds.
 pub const MAX_REUSE_GRACE_SECONDS: u64 = 60;
+
+/// Longest client cache lifetime accepted, in seconds.
+pub const MAX_CLIENT_CACHE_SECONDS: u64 = 300;
 
 impl Config {
     /// Reads the process environment.
@@ -83,6 +88,13 @@ impl Config {
                 7200,
                 0,
                 MAX_JWT_TTL * 30,
+            )?,
+            client_cache_seconds: number(
+                &get,
+                "CLIENT_CACHE_SECONDS",
+                0,
+                0,
+                MAX_CLIENT_CACHE_SECONDS,
             )?,
             dynamodb_timeout: Duration::from_millis(timeout_ms),
             issuer: issuer(&get)?,
@@ -200,6 +212,13 @@ mod tests {
         assert_eq!(c.policy.default_format, TokenFormat::Opaque);
         assert_eq!(c.policy.jwt_access_ttl, 3600);
         assert_eq!(c.jwt_key_publish_seconds, 7200);
+        assert_eq!(c.client_cache_seconds, 0);
+        assert_eq!(
+            with(&[("CLIENT_CACHE_SECONDS", "300")])
+                .unwrap()
+                .client_cache_seconds,
+            300
+        );
     }
 
     #[test]
@@ -216,6 +235,7 @@ mod tests {
             ("TOKEN_FORMAT", "paseto"),
             ("JWT_ACCESS_TOKEN_TTL", "86401"),
             ("REFRESH_REUSE_GRACE_SECONDS", "61"),
+            ("CLIENT_CACHE_SECONDS", "301"),
         ] {
             let err = with(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

@@ -38,7 +38,7 @@ pub struct HttpRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
-    pub headers: Vec<(&'static str, &'static str)>,
+    pub headers: Vec<(&'static str, String)>,
     pub body: String,
     /// Public documents (keys, discovery) that caches may keep for a while, instead of
     /// `no-store`.
@@ -68,7 +68,7 @@ impl HttpResponse {
     pub fn error(e: &OAuthError) -> Self {
         HttpResponse {
             status: e.status(),
-            headers: e.extra_headers().to_vec(),
+            headers: e.extra_headers(),
             body: e.body(),
             cacheable: false,
         }
@@ -79,8 +79,11 @@ impl HttpResponse {
     /// watch` requires; a REST API (1.0) rejects a response carrying it (502).
     pub fn to_event(&self, payload_v2: bool) -> Value {
         let mut headers = Map::new();
-        for (k, v) in COMMON_HEADERS.iter().chain(&self.headers) {
-            headers.insert((*k).to_owned(), Value::String((*v).to_owned()));
+        for (k, v) in COMMON_HEADERS {
+            headers.insert(k.to_owned(), Value::String(v.to_owned()));
+        }
+        for (k, v) in &self.headers {
+            headers.insert((*k).to_owned(), Value::String(v.clone()));
         }
         if self.cacheable {
             headers.remove("Pragma");

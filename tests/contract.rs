@@ -48,6 +48,7 @@ impl Service {
                 rng: &self.rng,
                 clock: system_clock_ms,
                 jwt: None,
+                clients: None,
             },
             public_url: None,
         };
@@ -891,6 +892,7 @@ async fn payload_2_answers_carry_a_cookies_list_and_payload_1_answers_do_not() {
             rng: &s.rng,
             clock: system_clock_ms,
             jwt: None,
+            clients: None,
         },
         public_url: None,
     };

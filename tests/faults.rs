@@ -223,7 +223,7 @@ async fn throttled_token_writes_are_temporarily_unavailable_and_store_nothing() 
     let setup = Setup::new().await;
     let fake = FakeDynamo::start(
         Fault::Error(400, "ProvisionedThroughputExceededException"),
-        Some("TransactWriteItems"),
+        Some("BatchWriteItem"),
     )
     .await;
     let store = setup.store_at(&fake.url()).await;
@@ -264,18 +264,81 @@ async fn a_refresh_whose_rotation_times_out_consumes_nothing() {
 }
 
 #[tokio::test]
-async fn a_token_write_applied_but_unanswered_is_retried_into_a_success() {
-    // The transaction reaches DynamoDB, its answer is lost; the SDK retries it and the
-    // retry meets the items its first attempt wrote. The tokens exist: the client gets them.
+async fn a_token_pair_written_but_unanswered_is_found_and_issued() {
+    // The BatchWriteItem reaches DynamoDB, its answer is lost. It is not sent again: one
+    // consistent read finds the pair as written, and the client gets it.
+    for fault in [Fault::ApplyThenClose, Fault::ApplyThenHang] {
+        let setup = Setup::new().await;
+        let (fake, store) = setup.behind(Fault::Proxy).await;
+        let rng = ring::rand::SystemRandom::new();
+        let app = test_app(&store, &rng);
+        fake.set(fault, Some("BatchWriteItem"));
+        fake.take_operations();
+        let (a, _) = answer(&app, &setup.issue_event()).await;
+        assert_issued(&a);
+        assert_eq!(
+            fake.take_operations(),
+            ["GetItem", "BatchWriteItem", "BatchGetItem"],
+            "{fault:?}"
+        );
+        assert_eq!(setup.token_count().await, 2);
+    }
+}
+
+#[tokio::test]
+async fn token_items_left_unprocessed_are_sent_again_and_only_they() {
+    // DynamoDB throttles part of a batch by returning items unprocessed: those were not
+    // written, so they are sent again. Left unprocessed every time, the request is
+    // temporarily_unavailable and nothing is stored.
     let setup = Setup::new().await;
     let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(&store, &rng);
-    fake.set_times(Fault::ApplyThenClose, Some("TransactWriteItems"), 1);
-    let (a, _) = answer(&app, &setup.issue_event()).await;
-    assert_eq!(fake.faulted(), 1);
-    assert_issued(&a);
+    fake.set_times(Fault::Unprocessed, Some("BatchWriteItem"), 1);
+    fake.take_operations();
+    assert_issued(&answer(&app, &setup.issue_event()).await.0);
+    assert_eq!(
+        fake.take_operations(),
+        ["GetItem", "BatchWriteItem", "BatchWriteItem"]
+    );
     assert_eq!(setup.token_count().await, 2);
+
+    fake.set(Fault::Unprocessed, Some("BatchWriteItem"));
+    let (a, _) = answer(&app, &setup.issue_event()).await;
+    assert_unavailable(&a);
+    let ops = fake.take_operations();
+    assert_eq!(
+        ops.iter().filter(|o| *o == "BatchWriteItem").count(),
+        4,
+        "{ops:?}"
+    );
+    assert_eq!(setup.token_count().await, 2, "nothing more stored");
+}
+
+#[tokio::test]
+async fn a_token_pair_write_never_answered_is_not_sent_again() {
+    // A BatchWriteItem cannot be conditioned, so a blind retry could land after the answer
+    // and overwrite what happened to the tokens since. A write that never arrives (the
+    // request hangs) is settled by one read, finds nothing, and the client is told to retry;
+    // a write that is closed on without being applied likewise.
+    for fault in [Fault::Hang, Fault::Close] {
+        let setup = Setup::new().await;
+        let (fake, store) = setup.behind(Fault::Proxy).await;
+        let rng = ring::rand::SystemRandom::new();
+        let app = test_app(&store, &rng);
+        fake.set(fault, Some("BatchWriteItem"));
+        fake.take_operations();
+        let (a, _) = answer(&app, &setup.issue_event()).await;
+        assert_unavailable(&a);
+        assert_eq!(
+            fake.take_operations(),
+            ["GetItem", "BatchWriteItem", "BatchGetItem"],
+            "{fault:?}: the pair is sent once"
+        );
+        assert_eq!(setup.token_count().await, 0, "{fault:?}");
+        fake.set(Fault::Proxy, None);
+        assert_issued(&answer(&app, &setup.issue_event()).await.0);
+    }
 }
 
 #[tokio::test]
@@ -597,8 +660,8 @@ async fn malformed_token_items_are_server_errors_on_every_endpoint_that_reads_th
 #[tokio::test]
 async fn a_transaction_cancelled_for_throttling_is_temporarily_unavailable() {
     // DynamoDB reports throttling inside TransactWriteItems as a cancellation reason, not
-    // as a throttling error: an issuance and a rotation must still answer §7's
-    // temporarily_unavailable with Retry-After, and change nothing.
+    // as a throttling error: a rotation must still answer §7's temporarily_unavailable
+    // with Retry-After, and change nothing.
     for reason in ["ThrottlingError", "ProvisionedThroughputExceeded"] {
         let setup = Setup::new().await;
         let (fake, store) = setup.behind(Fault::Proxy).await;
@@ -608,19 +671,16 @@ async fn a_transaction_cancelled_for_throttling_is_temporarily_unavailable() {
         assert_issued(&issued);
 
         fake.set(Fault::Canceled(reason), Some("TransactWriteItems"));
-        let (a, _) = answer(&app, &setup.issue_event()).await;
+        let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
+        let event = setup.refresh_event(&refresh);
+        let (a, _) = answer(&app, &event).await;
         assert_unavailable(&a);
+        assert!(fake.faulted() >= 1);
         assert_eq!(
             setup.token_count().await,
             2,
             "{reason}: nothing more stored"
         );
-
-        let refresh = issued.body["refresh_token"].as_str().unwrap().to_owned();
-        let event = setup.refresh_event(&refresh);
-        let (a, _) = answer(&app, &event).await;
-        assert_unavailable(&a);
-        assert!(fake.faulted() >= 2);
 
         // Nothing was consumed: the same refresh token works once DynamoDB recovers.
         fake.set(Fault::Proxy, None);

@@ -85,6 +85,7 @@ async fn a_sealed_key_signs_tokens_that_verify_and_never_lies_in_the_table_in_cl
             rng: &rng,
             clock: test_clock_ms,
             jwt: Some(&keys),
+            clients: None,
         },
         public_url: None,
     };

@@ -64,6 +64,13 @@ pub enum Command {
     },
     /// A next signing key, published now, signing after JWT_KEY_PUBLISH_SECONDS.
     RotateSigningKey,
+    /// The audit trail, oldest first: every record, or those about one client; with a
+    /// limit, only the newest that many.
+    Audit {
+        client: Option<String>,
+        limit: Option<usize>,
+        json: bool,
+    },
 }
 
 /// Everything about a new client except its id and secret.
@@ -80,6 +87,8 @@ pub struct ClientSpec {
     pub token_format: Option<TokenFormat>,
     /// The `aud` of its JWTs; empty: the deployment's.
     pub audiences: Vec<String>,
+    /// Token requests served per clock hour; `None`: no quota.
+    pub max_tokens_per_hour: Option<u64>,
 }
 
 impl ClientSpec {
@@ -94,6 +103,7 @@ impl ClientSpec {
         record.resource_server = self.resource_server;
         record.token_format = self.token_format;
         record.audiences = self.audiences.clone();
+        record.max_tokens_per_hour = self.max_tokens_per_hour;
         record
     }
 }
@@ -110,6 +120,8 @@ pub struct ClientChanges {
     pub refresh_ttl: Option<u64>,
     pub token_format: Option<TokenFormat>,
     pub audiences: Option<Vec<String>>,
+    /// `Some(None)` removes the quota.
+    pub max_tokens_per_hour: Option<Option<u64>>,
 }
 
 impl ClientChanges {
@@ -167,6 +179,9 @@ impl ClientChanges {
         }
         if let Some(ttl) = self.refresh_ttl {
             next.refresh_ttl = Some(ttl);
+        }
+        if let Some(quota) = self.max_tokens_per_hour {
+            next.max_tokens_per_hour = quota;
         }
         next.updated_at = now;
         Ok(next)

@@ -6,8 +6,13 @@
 //!   nothing half-written. Revoking a client's tokens (`disable-client`, `delete-client`)
 //!   takes a request per token; run again, those commands finish a sweep cut short.
 //! - [`render`]: what the commands print. Secret hashes never appear in it.
+//! - [`audit`]: each change the tool makes is appended to its audit trail, which
+//!   `oauth-admin audit` lists; [`identity`] says who made it.
 
+pub mod audit;
 pub mod cli;
+#[cfg(feature = "admin")]
+pub mod identity;
 pub mod keys;
 pub mod ops;
 pub mod render;
@@ -35,12 +40,19 @@ pub enum AdminError {
     /// DynamoDB could not be reached, or throttled, or timed out.
     Unavailable(String),
     Internal(String),
+    /// The command made its change, but its audit record could not be appended: `output`
+    /// is what it would have printed (a new secret, say), printed all the same.
+    NotRecorded {
+        output: Printed,
+        detail: String,
+    },
 }
 
 impl AdminError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AdminError::Usage(_) => 2,
+            AdminError::NotRecorded { .. } => 3,
             _ => 1,
         }
     }
@@ -67,6 +79,11 @@ impl fmt::Display for AdminError {
             AdminError::Unavailable(d) => format!(
                 "DynamoDB is unreachable or unavailable: {}",
                 without_debug_tail(d)
+            ),
+            AdminError::NotRecorded { detail, .. } => format!(
+                "the change was made, but it is NOT recorded in the audit trail ({}); record \
+                 it by other means",
+                without_debug_tail(detail)
             ),
         };
         // One line whatever the detail holds (SDK errors may carry newlines).
@@ -142,6 +159,26 @@ impl Secret {
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// What a command prints on stdout, which may hold a secret. `Debug` does not reveal it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Printed(String);
+
+impl Printed {
+    pub fn new(text: String) -> Self {
+        Printed(text)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Printed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Printed(..)")
     }
 }
 

@@ -2,15 +2,18 @@
 //! Each checks what it can first and then changes a client record with a single
 //! conditional write, so that a command that fails leaves the record as it found it. `disable-client` and
 //! `delete-client` also revoke the client's tokens, a request each, and finish a sweep cut
-//! short when run again.
+//! short when run again. Each that changes a client also says what it changed
+//! ([`Changes`]), for the audit trail.
 
+use super::audit::{self, Changes};
 use super::cli::{ClientChanges, ClientSpec};
 use super::{AdminError, Secret};
 use crate::oauth::ClientRecord;
+use crate::oauth::grant::quota_window;
 use crate::oauth::{secret, token};
-use crate::store::ClientAdmin;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::tables::{self, TablesReport};
+use crate::store::{ClientAdmin, Quotas};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use std::io::Read;
@@ -56,6 +59,12 @@ pub struct ClientView {
     /// `None`: the deployment's TOKEN_FORMAT applies.
     pub token_format: Option<&'static str>,
     pub audiences: Vec<String>,
+    /// `None`: no quota.
+    pub max_tokens_per_hour: Option<u64>,
+    /// Token requests counted in the current hour's window (`show-client` only, and only
+    /// for a client with a quota).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_this_hour: Option<u64>,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -76,6 +85,8 @@ impl From<&ClientRecord> for ClientView {
             refresh_ttl: c.refresh_ttl,
             token_format: c.token_format.map(|f| f.as_str()),
             audiences: c.audiences.clone(),
+            max_tokens_per_hour: c.max_tokens_per_hour,
+            tokens_this_hour: None,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -149,7 +160,7 @@ pub async fn create_client(
     spec: &ClientSpec,
     rng: &SystemRandom,
     now: u64,
-) -> Result<Credentials, AdminError> {
+) -> Result<(Credentials, Changes), AdminError> {
     let client_id = match id {
         Some(id) => id.to_owned(),
         None => generate_client_id(rng)?,
@@ -163,10 +174,13 @@ pub async fn create_client(
     if !store.create_client(&record).await? {
         return Err(AdminError::AlreadyExists(client_id));
     }
-    Ok(Credentials {
-        client_id,
-        client_secret: Secret::new(client_secret),
-    })
+    Ok((
+        Credentials {
+            client_id,
+            client_secret: Secret::new(client_secret),
+        },
+        audit::settings(&record),
+    ))
 }
 
 /// Registers a client with an existing secret, stored as a PBKDF2 hash.
@@ -177,13 +191,13 @@ pub async fn import_client(
     client_secret: &str,
     rng: &SystemRandom,
     now: u64,
-) -> Result<(), AdminError> {
+) -> Result<Changes, AdminError> {
     if client_secret.is_empty() {
         return Err(AdminError::Input("the secret is empty".into()));
     }
     let record = spec.record(id, secret::hash_imported(client_secret, rng)?, now);
     if store.create_client(&record).await? {
-        Ok(())
+        Ok(audit::settings(&record))
     } else {
         Err(AdminError::AlreadyExists(id.to_owned()))
     }
@@ -206,12 +220,12 @@ async fn get(store: &impl ClientAdmin, id: &str) -> Result<ClientRecord, AdminEr
 /// Reads a client, lets `change` make the next record from it (or refuse), and writes that
 /// in its place only if the stored record is still the one read: a concurrent change or
 /// deletion makes it fail without writing. `Unchanged` when `change` gives the same
-/// record (less `updated_at`).
+/// record (less `updated_at`). Returns the client as it now is and what changed.
 async fn change_client<S: ClientAdmin>(
     store: &S,
     id: &str,
     change: impl FnOnce(&ClientRecord) -> Result<ClientRecord, AdminError>,
-) -> Result<(Change, ClientRecord), AdminError> {
+) -> Result<(Change, ClientRecord, Changes), AdminError> {
     let (current, as_read) = store
         .read_client(id)
         .await?
@@ -222,10 +236,11 @@ async fn change_client<S: ClientAdmin>(
         ..next.clone()
     } == current;
     if same {
-        return Ok((Change::Unchanged, current));
+        return Ok((Change::Unchanged, current, Changes::new()));
     }
     if store.replace_client(&as_read, &next).await? {
-        return Ok((Change::Changed, next));
+        let changes = audit::diff(&current, &next);
+        return Ok((Change::Changed, next, changes));
     }
     match store.get_client(id).await? {
         None => Err(AdminError::NotFound(id.to_owned())),
@@ -233,8 +248,17 @@ async fn change_client<S: ClientAdmin>(
     }
 }
 
-pub async fn show_client(store: &impl ClientAdmin, id: &str) -> Result<ClientView, AdminError> {
-    Ok(ClientView::from(&get(store, id).await?))
+/// A client, with its current quota window's count when it has a quota.
+pub async fn show_client(
+    store: &(impl ClientAdmin + Quotas),
+    id: &str,
+    now: u64,
+) -> Result<ClientView, AdminError> {
+    let mut view = ClientView::from(&get(store, id).await?);
+    if view.max_tokens_per_hour.is_some() {
+        view.tokens_this_hour = Some(store.quota_used(id, quota_window(now)).await?);
+    }
+    Ok(view)
 }
 
 pub async fn set_disabled(
@@ -242,8 +266,8 @@ pub async fn set_disabled(
     id: &str,
     disabled: bool,
     now: u64,
-) -> Result<Change, AdminError> {
-    let (change, _) = change_client(store, id, |c| {
+) -> Result<(Change, Changes), AdminError> {
+    let (change, _, changes) = change_client(store, id, |c| {
         Ok(ClientRecord {
             disabled,
             updated_at: now,
@@ -251,7 +275,7 @@ pub async fn set_disabled(
         })
     })
     .await?;
-    Ok(change)
+    Ok((change, changes))
 }
 
 pub async fn set_resource_server(
@@ -259,8 +283,8 @@ pub async fn set_resource_server(
     id: &str,
     resource_server: bool,
     now: u64,
-) -> Result<Change, AdminError> {
-    let (change, _) = change_client(store, id, |c| {
+) -> Result<(Change, Changes), AdminError> {
+    let (change, _, changes) = change_client(store, id, |c| {
         Ok(ClientRecord {
             resource_server,
             updated_at: now,
@@ -268,20 +292,24 @@ pub async fn set_resource_server(
         })
     })
     .await?;
-    Ok(change)
+    Ok((change, changes))
 }
 
-/// Disables a client and revokes its live tokens; returns whether the flag changed and how
-/// many tokens were revoked. The flag is written first, so that no request authenticates
+/// Disables a client and revokes its live tokens; returns whether the flag changed, how
+/// many tokens were revoked, and what changed (the flag, and `tokens_revoked` when any). The flag is written first, so that no request authenticates
 /// while the tokens are revoked. Already disabled, it revokes again: a run cut short, or an
 /// issuance that read the client just before the flag was written, is finished this way.
 pub async fn disable_client(
     store: &impl ClientAdmin,
     id: &str,
     now: u64,
-) -> Result<(Change, u64), AdminError> {
-    let change = set_disabled(store, id, true, now).await?;
-    Ok((change, store.revoke_client_tokens(id, now).await?))
+) -> Result<(Change, u64, Changes), AdminError> {
+    let (change, mut changes) = set_disabled(store, id, true, now).await?;
+    let revoked = store.revoke_client_tokens(id, now).await?;
+    if revoked > 0 {
+        changes.insert("tokens_revoked".into(), revoked.into());
+    }
+    Ok((change, revoked, changes))
 }
 
 /// What `delete-client` found.
@@ -334,9 +362,9 @@ pub async fn update_client(
     id: &str,
     changes: &ClientChanges,
     now: u64,
-) -> Result<(Change, ClientView), AdminError> {
-    let (change, client) = change_client(store, id, |c| changes.apply(c, now)).await?;
-    Ok((change, ClientView::from(&client)))
+) -> Result<(Change, ClientView, Changes), AdminError> {
+    let (change, client, changed) = change_client(store, id, |c| changes.apply(c, now)).await?;
+    Ok((change, ClientView::from(&client), changed))
 }
 
 /// Adds a new generated secret beside the current one. A client keeps at most two.
@@ -345,10 +373,10 @@ pub async fn rotate_secret(
     id: &str,
     rng: &SystemRandom,
     now: u64,
-) -> Result<Credentials, AdminError> {
+) -> Result<(Credentials, Changes), AdminError> {
     let client_secret = token::generate(rng)?;
     let hash = secret::hash_generated(&client_secret, rng)?;
-    change_client(store, id, |c| {
+    let (_, _, changes) = change_client(store, id, |c| {
         if c.secret_hashes.len() >= 2 {
             return Err(AdminError::RotationInProgress(id.to_owned()));
         }
@@ -358,10 +386,13 @@ pub async fn rotate_secret(
         Ok(next)
     })
     .await?;
-    Ok(Credentials {
-        client_id: id.to_owned(),
-        client_secret: Secret::new(client_secret),
-    })
+    Ok((
+        Credentials {
+            client_id: id.to_owned(),
+            client_secret: Secret::new(client_secret),
+        },
+        changes,
+    ))
 }
 
 /// Keeps only the newest secret. `Unchanged` when there was only one.
@@ -369,8 +400,8 @@ pub async fn finish_rotation(
     store: &impl ClientAdmin,
     id: &str,
     now: u64,
-) -> Result<Change, AdminError> {
-    let (change, _) = change_client(store, id, |c| {
+) -> Result<(Change, Changes), AdminError> {
+    let (change, _, changes) = change_client(store, id, |c| {
         let Some(newest) = c.secret_hashes.last() else {
             return Err(AdminError::Internal(format!("client {id:?} has no secret")));
         };
@@ -385,7 +416,7 @@ pub async fn finish_rotation(
         })
     })
     .await?;
-    Ok(change)
+    Ok((change, changes))
 }
 
 #[cfg(test)]

@@ -76,6 +76,14 @@ fn ttl_text(ttl: Option<u64>, variable: &str) -> String {
     }
 }
 
+fn quota_text(v: &ClientView) -> String {
+    match (v.max_tokens_per_hour, v.tokens_this_hour) {
+        (None, _) => "none".to_owned(),
+        (Some(max), Some(used)) => format!("{max} per hour ({used} this hour)"),
+        (Some(max), None) => format!("{max} per hour"),
+    }
+}
+
 fn list_or_none(items: &[String], none: &str) -> String {
     if items.is_empty() {
         none.to_owned()
@@ -120,6 +128,7 @@ pub fn client_text(v: &ClientView) -> String {
             "resource server",
             if v.resource_server { "yes" } else { "no" }.to_owned(),
         ),
+        ("token quota", quota_text(v)),
         ("created", utc(v.created_at)),
         ("updated", utc(v.updated_at)),
     ];

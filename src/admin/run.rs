@@ -2,12 +2,13 @@
 //! dispatch of `oauth-admin`, with the text of its answers. The binary only parses the
 //! command line, reads the imported secret and sets up DynamoDB around it.
 
+use super::audit::{self, Actor, Changes, Event, action};
 use super::cli::Command;
 use super::{AdminError, keys, ops, render};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::memory::MemoryStore;
 use crate::store::tables::TablesReport;
-use crate::store::{ClientAdmin, PutKeyring};
+use crate::store::{AuditLog, ClientAdmin, PutKeyring, Quotas};
 use ring::rand::SystemRandom;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -50,6 +51,15 @@ impl Command {
     pub fn reads_secret(&self) -> bool {
         matches!(self, Command::ImportClient { .. })
     }
+
+    /// Whether the command may change something, and so append to the audit trail (and
+    /// needs to know who runs it).
+    pub fn may_change(&self) -> bool {
+        !matches!(
+            self,
+            Command::ListClients { .. } | Command::ShowClient { .. } | Command::Audit { .. }
+        )
+    }
 }
 
 /// The secret `import-client` registers, read from stdin, which must not be a terminal.
@@ -72,31 +82,52 @@ pub struct KeyService<'a> {
     pub publish_seconds: u64,
 }
 
-/// Runs `command` at time `now` (epoch seconds); everything to print on stdout once it has
-/// succeeded. `imported` is the secret `import-client` registers; `keys` serves the
-/// signing-key commands.
-pub async fn execute<S: ClientAdmin + Tables + PutKeyring>(
-    store: &S,
-    command: Command,
-    imported: Option<&str>,
-    keys: Option<&KeyService<'_>>,
-    rng: &SystemRandom,
-    now: u64,
-) -> Result<String, AdminError> {
-    let (clients_table, tokens_table) = store.table_names();
-    dispatch(store, command, imported, keys, rng, now)
-        .await
-        .map_err(|e| e.with_table_hint(clients_table, tokens_table))
+/// Who runs a command, and when (epoch milliseconds): what its audit record says.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub actor: &'a Actor,
+    pub now_ms: u64,
 }
 
-async fn dispatch<S: ClientAdmin + Tables + PutKeyring>(
+/// Runs `command`; everything to print on stdout once it has succeeded. A command that
+/// changed something appends its audit record first: when that fails, the change stands
+/// and the error ([`AdminError::NotRecorded`]) carries what to print all the same.
+/// `imported` is the secret `import-client` registers; `keys` serves the signing-key
+/// commands.
+pub async fn execute<S: ClientAdmin + Tables + PutKeyring + AuditLog + Quotas>(
+    store: &S,
+    command: Command,
+    imported: Option<&str>,
+    keys: Option<&KeyService<'_>>,
+    rng: &SystemRandom,
+    context: &Context<'_>,
+) -> Result<String, AdminError> {
+    let (clients_table, tokens_table) = store.table_names();
+    let (output, event) = dispatch(store, command, imported, keys, rng, context.now_ms / 1000)
+        .await
+        .map_err(|e| e.with_table_hint(clients_table, tokens_table))?;
+    match event {
+        None => Ok(output),
+        Some(event) => {
+            audit::append(store, event, context.actor, context.now_ms, rng, output).await
+        }
+    }
+}
+
+/// A client event, when something changed.
+fn client_event(id: &str, action: &'static str, changes: Changes) -> Option<Event> {
+    (!changes.is_empty()).then(|| Event::client(action, id, changes))
+}
+
+/// What to print, and what to record of the change made, if any.
+async fn dispatch<S: ClientAdmin + Tables + PutKeyring + AuditLog + Quotas>(
     store: &S,
     command: Command,
     imported: Option<&str>,
     keys: Option<&KeyService<'_>>,
     rng: &SystemRandom,
     now: u64,
-) -> Result<String, AdminError> {
+) -> Result<(String, Option<Event>), AdminError> {
     let (clients_table, tokens_table) = store.table_names();
     let changed = |change: ops::Change, done: String, already: String| match change {
         ops::Change::Changed => done + "\n",
@@ -105,68 +136,103 @@ async fn dispatch<S: ClientAdmin + Tables + PutKeyring>(
     Ok(match command {
         Command::CreateTables => {
             let report = store.create_tables().await?;
-            render::tables_text(&report, clients_table, tokens_table)
+            let text = render::tables_text(&report, clients_table, tokens_table);
+            let event = (!report.created.is_empty() || report.ttl_enabled).then(|| {
+                let mut changes = Changes::new();
+                changes.insert("created".into(), report.created.clone().into());
+                changes.insert("ttl_enabled".into(), report.ttl_enabled.into());
+                Event {
+                    action: action::TABLES_CREATED,
+                    client_id: None,
+                    key_id: None,
+                    changes,
+                }
+            });
+            (text, event)
         }
         Command::CreateClient { id, spec, json } => {
-            let created = ops::create_client(store, id.as_deref(), &spec, rng, now).await?;
-            if json {
+            let (created, changes) =
+                ops::create_client(store, id.as_deref(), &spec, rng, now).await?;
+            let text = if json {
                 render::credentials_json(&created)
             } else {
                 render::created_text(&created, &spec.name)
-            }
+            };
+            let event = Event::client(action::CLIENT_CREATED, &created.client_id, changes);
+            (text, Some(event))
         }
         Command::ImportClient { id, spec } => {
             let secret = imported.ok_or_else(|| AdminError::Input("no secret read".into()))?;
-            ops::import_client(store, &id, &spec, secret, rng, now).await?;
-            format!(
+            let changes = ops::import_client(store, &id, &spec, secret, rng, now).await?;
+            let text = format!(
                 "Imported client {id} ({}); its secret is stored as a PBKDF2 hash.\n",
                 spec.name
+            );
+            (
+                text,
+                Some(Event::client(action::CLIENT_CREATED, &id, changes)),
             )
         }
         Command::ListClients { json } => {
             let views = ops::list_clients(store).await?;
-            if json {
+            let text = if json {
                 render::clients_json(&views)
             } else {
                 render::clients_text(&views, clients_table)
-            }
+            };
+            (text, None)
         }
         Command::ShowClient { id, json } => {
-            let view = ops::show_client(store, &id).await?;
-            if json {
+            let view = ops::show_client(store, &id, now).await?;
+            let text = if json {
                 render::client_json(&view)
             } else {
                 render::client_text(&view)
-            }
+            };
+            (text, None)
         }
         Command::DisableClient { id } => {
-            let (change, revoked) = ops::disable_client(store, &id, now).await?;
-            changed(
+            let (change, revoked, changes) = ops::disable_client(store, &id, now).await?;
+            let text = changed(
                 change,
                 format!("Disabled client {id}; {}.", revoked_text(revoked)),
                 format!(
                     "Client {id} was already disabled; {}.",
                     revoked_text(revoked)
                 ),
-            )
+            );
+            (text, client_event(&id, action::CLIENT_DISABLED, changes))
         }
-        Command::EnableClient { id } => changed(
-            ops::set_disabled(store, &id, false, now).await?,
-            format!("Enabled client {id}."),
-            format!("Client {id} was already enabled."),
-        ),
-        Command::DeleteClient { id } => match ops::delete_client(store, &id, now).await? {
-            (ops::Deletion::Deleted, revoked) => {
+        Command::EnableClient { id } => {
+            let (change, changes) = ops::set_disabled(store, &id, false, now).await?;
+            let text = changed(
+                change,
+                format!("Enabled client {id}."),
+                format!("Client {id} was already enabled."),
+            );
+            (text, client_event(&id, action::CLIENT_ENABLED, changes))
+        }
+        Command::DeleteClient { id } => {
+            let (deletion, revoked) = ops::delete_client(store, &id, now).await?;
+            let deleted = deletion == ops::Deletion::Deleted;
+            let text = if deleted {
                 format!("Deleted client {id}; {}.\n", revoked_text(revoked))
+            } else {
+                format!(
+                    "Client {id} has no record (already deleted, or never created); {}.\n",
+                    revoked_text(revoked)
+                )
+            };
+            let mut changes = Changes::new();
+            if deleted || revoked > 0 {
+                changes.insert("record_deleted".into(), deleted.into());
+                changes.insert("tokens_revoked".into(), revoked.into());
             }
-            (ops::Deletion::NoRecord, revoked) => format!(
-                "Client {id} has no record (already deleted, or never created); {}.\n",
-                revoked_text(revoked)
-            ),
-        },
+            (text, client_event(&id, action::CLIENT_DELETED, changes))
+        }
         Command::UpdateClient { id, changes, json } => {
-            let (change, view) = ops::update_client(store, &id, &changes, now).await?;
-            if json {
+            let (change, view, changed) = ops::update_client(store, &id, &changes, now).await?;
+            let text = if json {
                 render::client_json(&view)
             } else {
                 let head = match change {
@@ -176,32 +242,48 @@ async fn dispatch<S: ClientAdmin + Tables + PutKeyring>(
                     }
                 };
                 format!("{head}\n\n{}", render::client_text(&view))
-            }
+            };
+            (text, client_event(&id, action::CLIENT_UPDATED, changed))
         }
         Command::RotateSecret { id, json } => {
-            let rotated = ops::rotate_secret(store, &id, rng, now).await?;
-            if json {
+            let (rotated, changes) = ops::rotate_secret(store, &id, rng, now).await?;
+            let text = if json {
                 render::credentials_json(&rotated)
             } else {
                 render::rotated_text(&rotated)
-            }
+            };
+            (
+                text,
+                Some(Event::client(action::SECRET_ROTATED, &id, changes)),
+            )
         }
-        Command::FinishRotation { id } => changed(
-            ops::finish_rotation(store, &id, now).await?,
-            format!("Client {id} now has only its newest secret; the older one no longer works."),
-            format!("Client {id} has one secret only: nothing to finish."),
-        ),
+        Command::FinishRotation { id } => {
+            let (change, changes) = ops::finish_rotation(store, &id, now).await?;
+            let text = changed(
+                change,
+                format!(
+                    "Client {id} now has only its newest secret; the older one no longer works."
+                ),
+                format!("Client {id} has one secret only: nothing to finish."),
+            );
+            (
+                text,
+                client_event(&id, action::SECRET_ROTATION_FINISHED, changes),
+            )
+        }
         Command::SetResourceServer { id, value } => {
             let what = if value {
                 "a resource server"
             } else {
                 "not a resource server"
             };
-            changed(
-                ops::set_resource_server(store, &id, value, now).await?,
+            let (change, changes) = ops::set_resource_server(store, &id, value, now).await?;
+            let text = changed(
+                change,
                 format!("Client {id} is now {what}."),
                 format!("Client {id} was already {what}."),
-            )
+            );
+            (text, client_event(&id, action::CLIENT_UPDATED, changes))
         }
         Command::CreateSigningKey { kms_key_id } => {
             let service = keys.ok_or_else(no_key_service)?;
@@ -219,22 +301,59 @@ async fn dispatch<S: ClientAdmin + Tables + PutKeyring>(
                     report.kid, report.kms_key_id
                 ),
             };
-            format!("{done}\nPublished keys: {}.\n", report.published.join(", "))
+            let text = format!("{done}\nPublished keys: {}.\n", report.published.join(", "));
+            let event = report.created.then(|| {
+                Event::key(
+                    action::SIGNING_KEY_CREATED,
+                    &report.kid,
+                    key_changes(&report),
+                )
+            });
+            (text, event)
         }
         Command::RotateSigningKey => {
             let service = keys.ok_or_else(no_key_service)?;
             let report =
                 keys::rotate_signing_key(store, service.kms, service.publish_seconds, now).await?;
-            format!(
+            let text = format!(
                 "Signing key {} published now; it signs from {} (in {} s, \
                  JWT_KEY_PUBLISH_SECONDS).\nPublished keys: {}.\n",
                 report.kid,
                 report.active_from,
                 report.active_from.saturating_sub(now),
                 report.published.join(", ")
-            )
+            );
+            let event = Event::key(
+                action::SIGNING_KEY_ROTATED,
+                &report.kid,
+                key_changes(&report),
+            );
+            (text, Some(event))
+        }
+        Command::Audit {
+            client,
+            limit,
+            json,
+        } => {
+            let records = audit::list(store, client.as_deref(), limit).await?;
+            let text = if json {
+                audit::records_json(&records)
+            } else {
+                audit::records_text(&records, client.as_deref())
+            };
+            (text, None)
         }
     })
+}
+
+/// What a signing-key record says: the public facts only (the KMS key that seals it, when
+/// it signs from, which keys are published), never key material.
+fn key_changes(report: &keys::KeyReport) -> Changes {
+    let mut changes = Changes::new();
+    changes.insert("kms_key_id".into(), report.kms_key_id.clone().into());
+    changes.insert("active_from".into(), report.active_from.into());
+    changes.insert("published".into(), report.published.clone().into());
+    changes
 }
 
 fn no_key_service() -> AdminError {
@@ -255,6 +374,33 @@ mod tests {
     use crate::oauth::GrantType;
 
     const NOW: u64 = 1_700_000_000;
+    const NOW_MS: u64 = NOW * 1000;
+
+    fn actor() -> Actor {
+        Actor::local(Some("alice".into()), None)
+    }
+
+    async fn execute_at(
+        store: &MemoryStore,
+        command: Command,
+        imported: Option<&str>,
+        now_ms: u64,
+    ) -> Result<String, AdminError> {
+        let actor = actor();
+        let context = Context {
+            actor: &actor,
+            now_ms,
+        };
+        execute(
+            store,
+            command,
+            imported,
+            None,
+            &SystemRandom::new(),
+            &context,
+        )
+        .await
+    }
 
     fn spec(name: &str) -> ClientSpec {
         ClientSpec {
@@ -267,11 +413,12 @@ mod tests {
             resource_server: false,
             token_format: None,
             audiences: Vec::new(),
+            max_tokens_per_hour: None,
         }
     }
 
     async fn run(store: &MemoryStore, command: Command) -> Result<String, AdminError> {
-        execute(store, command, None, None, &SystemRandom::new(), NOW).await
+        execute_at(store, command, None, NOW_MS).await
     }
 
     fn id(s: &str) -> String {
@@ -437,20 +584,404 @@ mod tests {
             id: id("legacy"),
             spec: spec("Legacy"),
         };
-        let rng = SystemRandom::new();
         assert!(matches!(
-            execute(&store, import(), None, None, &rng, NOW).await,
+            execute_at(&store, import(), None, NOW_MS).await,
             Err(AdminError::Input(_))
         ));
         assert_eq!(
-            execute(&store, import(), Some("a+b c%"), None, &rng, NOW)
+            execute_at(&store, import(), Some("a+b c%"), NOW_MS)
                 .await
                 .unwrap(),
             "Imported client legacy (Legacy); its secret is stored as a PBKDF2 hash.\n"
         );
-        let err = execute(&store, import(), Some("other"), None, &rng, NOW)
+        let err = execute_at(&store, import(), Some("other"), NOW_MS)
             .await
             .unwrap_err();
         assert_eq!(err, AdminError::AlreadyExists(id("legacy")));
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+    use crate::admin::cli::{ClientChanges, ClientSpec};
+    use crate::oauth::GrantType;
+    use crate::store::{AuditRecord, GetClient};
+    use serde_json::{Value, json};
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn spec(name: &str) -> ClientSpec {
+        ClientSpec {
+            name: name.into(),
+            scopes: vec!["quotes:read".into()],
+            default_scopes: Vec::new(),
+            grants: vec![GrantType::ClientCredentials],
+            access_ttl: Some(60),
+            refresh_ttl: None,
+            resource_server: false,
+            token_format: None,
+            audiences: Vec::new(),
+            max_tokens_per_hour: None,
+        }
+    }
+
+    /// Runs commands a millisecond apart, as `alice`.
+    struct Tool {
+        store: MemoryStore,
+        actor: Actor,
+        now_ms: std::cell::Cell<u64>,
+    }
+
+    impl Tool {
+        fn new() -> Self {
+            Tool {
+                store: MemoryStore::new(),
+                actor: Actor::local(Some("alice".into()), None),
+                now_ms: std::cell::Cell::new(T0),
+            }
+        }
+
+        async fn run_with(
+            &self,
+            command: Command,
+            imported: Option<&str>,
+        ) -> Result<String, AdminError> {
+            let now_ms = self.now_ms.get() + 1;
+            self.now_ms.set(now_ms);
+            let context = Context {
+                actor: &self.actor,
+                now_ms,
+            };
+            let rng = SystemRandom::new();
+            execute(&self.store, command, imported, None, &rng, &context).await
+        }
+
+        async fn run(&self, command: Command) -> Result<String, AdminError> {
+            self.run_with(command, None).await
+        }
+
+        async fn records(&self) -> Vec<AuditRecord> {
+            self.store.list_audit(None).await.unwrap()
+        }
+
+        /// Runs `command` and returns the records it appended.
+        async fn appended(&self, command: Command) -> Vec<AuditRecord> {
+            let before = self.records().await.len();
+            self.run(command.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+            self.records().await.split_off(before)
+        }
+    }
+
+    fn id(s: &str) -> String {
+        s.to_owned()
+    }
+
+    /// The one record appended: its action, client and changes, stamped as the tool ran.
+    fn only(records: Vec<AuditRecord>, at_ms: u64) -> (String, Option<String>, Value) {
+        assert_eq!(records.len(), 1, "{records:#?}");
+        let r = records.into_iter().next().unwrap();
+        assert_eq!(
+            (r.actor.as_str(), r.actor_source.as_str()),
+            ("alice", "local")
+        );
+        assert_eq!(r.at_ms, at_ms);
+        assert_eq!(r.at, audit::rfc3339_ms(at_ms));
+        assert_eq!(r.key_id, None);
+        (r.action, r.client_id, Value::Object(r.changes))
+    }
+
+    #[tokio::test]
+    async fn every_change_appends_exactly_its_record_and_no_change_none() {
+        let tool = Tool::new();
+        let now = || tool.now_ms.get();
+        // The in-memory tables exist already: nothing created, nothing recorded.
+        assert!(tool.appended(Command::CreateTables).await.is_empty());
+
+        let created = tool
+            .appended(Command::CreateClient {
+                id: Some(id("app")),
+                spec: spec("App"),
+                json: true,
+            })
+            .await;
+        assert_eq!(
+            only(created, now()),
+            (
+                "client.created".into(),
+                Some(id("app")),
+                json!({
+                    "name": "App", "disabled": false, "resource_server": false,
+                    "active_secrets": 1, "secret_kinds": ["generated"],
+                    "grants": ["client_credentials"], "scopes": ["quotes:read"],
+                    "default_scopes": [], "access_ttl": 60, "refresh_ttl": null,
+                    "token_format": null, "audiences": [],
+                })
+            )
+        );
+        let imported = tool
+            .run_with(
+                Command::ImportClient {
+                    id: id("legacy"),
+                    spec: spec("Legacy"),
+                },
+                Some("legacy secret"),
+            )
+            .await;
+        assert!(imported.is_ok(), "{imported:?}");
+        let (action, client, changes) = only(tool.records().await.split_off(1), now());
+        assert_eq!(
+            (action.as_str(), client.as_deref()),
+            ("client.created", Some("legacy"))
+        );
+        assert_eq!(changes["secret_kinds"], json!(["imported"]));
+
+        let app = id("app");
+        let rename = |name: &str| Command::UpdateClient {
+            id: app.clone(),
+            changes: ClientChanges {
+                name: Some(name.into()),
+                access_ttl: Some(60),
+                ..ClientChanges::default()
+            },
+            json: false,
+        };
+        for (command, action, changes) in [
+            (
+                rename("Renamed"),
+                "client.updated",
+                json!({"name": {"from": "App", "to": "Renamed"}}),
+            ),
+            (
+                Command::SetResourceServer {
+                    id: app.clone(),
+                    value: true,
+                },
+                "client.updated",
+                json!({"resource_server": {"from": false, "to": true}}),
+            ),
+            (
+                Command::RotateSecret {
+                    id: app.clone(),
+                    json: true,
+                },
+                "secret.rotated",
+                json!({
+                    "active_secrets": {"from": 1, "to": 2},
+                    "secret_kinds": {"from": ["generated"], "to": ["generated", "generated"]},
+                }),
+            ),
+            (
+                Command::FinishRotation { id: app.clone() },
+                "secret.rotation_finished",
+                json!({
+                    "active_secrets": {"from": 2, "to": 1},
+                    "secret_kinds": {"from": ["generated", "generated"], "to": ["generated"]},
+                }),
+            ),
+            (
+                Command::DisableClient { id: app.clone() },
+                "client.disabled",
+                json!({"disabled": {"from": false, "to": true}}),
+            ),
+            (
+                Command::EnableClient { id: app.clone() },
+                "client.enabled",
+                json!({"disabled": {"from": true, "to": false}}),
+            ),
+            (
+                Command::DeleteClient { id: app.clone() },
+                "client.deleted",
+                json!({"record_deleted": true, "tokens_revoked": 0}),
+            ),
+        ] {
+            let label = format!("{command:?}");
+            let appended = tool.appended(command.clone()).await;
+            assert_eq!(
+                only(appended, now()),
+                (action.to_owned(), Some(app.clone()), changes),
+                "{label}"
+            );
+            // Run again, each finds nothing to change, and records nothing.
+            if !matches!(command, Command::RotateSecret { .. }) {
+                assert!(tool.appended(command).await.is_empty(), "{label} again");
+            }
+        }
+        // Reading records nothing; neither does a command that fails.
+        let before = tool.records().await.len();
+        for command in [
+            Command::ListClients { json: false },
+            Command::ShowClient {
+                id: id("legacy"),
+                json: true,
+            },
+            Command::Audit {
+                client: None,
+                limit: None,
+                json: false,
+            },
+        ] {
+            assert!(tool.appended(command).await.is_empty());
+        }
+        assert!(tool.run(rename("x")).await.is_err(), "app is deleted");
+        assert_eq!(tool.records().await.len(), before);
+    }
+
+    #[tokio::test]
+    async fn audit_lists_oldest_first_filters_by_client_and_keeps_the_newest_n() {
+        let tool = Tool::new();
+        for name in ["a", "b"] {
+            tool.run(Command::CreateClient {
+                id: Some(id(name)),
+                spec: spec(name),
+                json: true,
+            })
+            .await
+            .unwrap();
+        }
+        tool.run(Command::DisableClient { id: id("a") })
+            .await
+            .unwrap();
+        let audit = |client: Option<&str>, limit, json| Command::Audit {
+            client: client.map(str::to_owned),
+            limit,
+            json,
+        };
+        let by = "by alice (local user)";
+        let all = tool.run(audit(None, None, false)).await.unwrap();
+        let lines: Vec<&str> = all.lines().collect();
+        assert_eq!(lines.len(), 3, "{all}");
+        assert!(lines[0].starts_with("2023-11-14T22:13:20.001Z  client.created "));
+        assert!(lines[0].contains(&format!("  client a  {by}  ")), "{all}");
+        assert!(lines[1].starts_with("2023-11-14T22:13:20.002Z  client.created "));
+        assert!(lines[1].contains("  client b  "), "{all}");
+        assert!(lines[2].starts_with("2023-11-14T22:13:20.003Z  client.disabled "));
+        assert!(
+            lines[2].ends_with(&format!("  client a  {by}  disabled: false -> true")),
+            "{all}"
+        );
+
+        let of_a = tool.run(audit(Some("a"), None, false)).await.unwrap();
+        assert_eq!(of_a.lines().collect::<Vec<_>>(), [lines[0], lines[2]]);
+        let newest = tool.run(audit(None, Some(2), false)).await.unwrap();
+        assert_eq!(newest.lines().collect::<Vec<_>>(), [lines[1], lines[2]]);
+        assert_eq!(
+            tool.run(audit(Some("zz"), None, false)).await.unwrap(),
+            "No audit records for client zz.\n"
+        );
+
+        let json: Value =
+            serde_json::from_str(&tool.run(audit(Some("a"), None, true)).await.unwrap()).unwrap();
+        let records = json.as_array().unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1]["action"], "client.disabled");
+        assert_eq!(records[1]["client_id"], "a");
+        assert_eq!(records[1]["key_id"], Value::Null);
+        assert_eq!(records[1]["at_ms"], T0 + 3);
+        assert_eq!(records[1]["at"], "2023-11-14T22:13:20.003Z");
+        assert_eq!(records[1]["actor"], "alice");
+        assert_eq!(records[1]["actor_source"], "local");
+        assert_eq!(
+            records[1]["changes"],
+            json!({"disabled": {"from": false, "to": true}})
+        );
+    }
+
+    #[tokio::test]
+    async fn records_hold_no_secret_and_no_hash() {
+        let tool = Tool::new();
+        let created = tool
+            .run(Command::CreateClient {
+                id: Some(id("app")),
+                spec: spec("App"),
+                json: true,
+            })
+            .await
+            .unwrap();
+        let rotated = tool
+            .run(Command::RotateSecret {
+                id: id("app"),
+                json: true,
+            })
+            .await
+            .unwrap();
+        tool.run_with(
+            Command::ImportClient {
+                id: id("legacy"),
+                spec: spec("Legacy"),
+            },
+            Some("imported-secret-value"),
+        )
+        .await
+        .unwrap();
+        let secret = |out: &str| {
+            let v: Value = serde_json::from_str(out).unwrap();
+            v["client_secret"].as_str().unwrap().to_owned()
+        };
+        let mut forbidden = vec![
+            secret(&created),
+            secret(&rotated),
+            "imported-secret-value".to_owned(),
+        ];
+        for client in ["app", "legacy"] {
+            let record = tool.store.get_client(client).await.unwrap().unwrap();
+            forbidden.extend(record.secret_hashes);
+        }
+        assert_eq!(forbidden.len(), 6, "three secrets, three hashes");
+        let records = tool.records().await;
+        assert_eq!(records.len(), 3);
+        let listed = format!(
+            "{records:?}{}{}",
+            audit::records_json(&records),
+            audit::records_text(&records, None)
+        );
+        for f in &forbidden {
+            assert!(!listed.contains(f.as_str()), "{f} in {listed}");
+        }
+        assert!(!listed.contains('$'), "no hash string: {listed}");
+    }
+
+    #[tokio::test]
+    async fn a_change_not_recorded_says_so_exits_3_and_still_prints_the_secret() {
+        let tool = Tool::new();
+        tool.store.set_audit_unavailable(true);
+        let err = tool
+            .run(Command::CreateClient {
+                id: Some(id("app")),
+                spec: spec("App"),
+                json: true,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(
+            err.to_string(),
+            "the change was made, but it is NOT recorded in the audit trail (DynamoDB is \
+             unreachable or unavailable: PutItem: the audit trail is unavailable); record it \
+             by other means"
+        );
+        let AdminError::NotRecorded { output, .. } = &err else {
+            panic!("{err:?}")
+        };
+        let printed: Value = serde_json::from_str(output.expose()).unwrap();
+        assert_eq!(printed["client_id"], "app");
+        assert_eq!(printed["client_secret"].as_str().map(str::len), Some(40));
+        // The secret shows nowhere but in what is printed.
+        let secret = printed["client_secret"].as_str().unwrap();
+        assert!(!format!("{err:?}").contains(secret));
+        assert!(!err.to_string().contains(secret));
+        // The change stands; nothing reads as recorded.
+        assert!(tool.store.get_client("app").await.unwrap().is_some());
+        tool.store.set_audit_unavailable(false);
+        assert!(tool.records().await.is_empty());
+        // A command that changes nothing does not need the trail.
+        tool.store.set_audit_unavailable(true);
+        assert!(
+            tool.run(Command::EnableClient { id: id("app") })
+                .await
+                .is_ok()
+        );
     }
 }

@@ -5,7 +5,7 @@ use oauth_token_service::config::Config;
 use oauth_token_service::http::App;
 use oauth_token_service::keys::JwtKeys;
 use oauth_token_service::kms::KmsUnseal;
-use oauth_token_service::oauth::{Issuer, system_clock_ms};
+use oauth_token_service::oauth::{ClientCache, Issuer, system_clock_ms};
 use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
 use ring::rand::SystemRandom;
@@ -45,6 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         init.mark("warm_up");
     }
     let rng = SystemRandom::new();
+    let clients = ClientCache::new(config.client_cache_seconds);
     init.mark("rng");
     init.done();
     let app = App {
@@ -54,6 +55,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             rng: &rng,
             clock: system_clock_ms,
             jwt: Some(&jwt_keys),
+            clients: clients.is_on().then_some(&clients),
         },
         public_url: config.issuer.as_deref(),
     };

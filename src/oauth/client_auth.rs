@@ -68,7 +68,7 @@ impl<'r> Offered<'r> {
     pub fn authenticate(&self, client: Option<ClientRecord>) -> Result<ClientRecord, OAuthError> {
         let Some(client) = client else {
             secret::dummy_verify(self.pairs.first().map_or("", |p| p.1));
-            return Err(OAuthError::InvalidClient);
+            return Err(self.refused("unknown client"));
         };
         let id = self.client_id();
         let secrets: Vec<&str> = self
@@ -80,11 +80,25 @@ impl<'r> Offered<'r> {
         // A stretched hash is checked against one candidate only: one PBKDF2 derivation
         // per request at most.
         let slow = candidate_for_slow_hash(&secrets);
-        if secret::verify_any(&secrets, slow, &client.secret_hashes) && !client.disabled {
-            Ok(client)
+        if !secret::verify_any(&secrets, slow, &client.secret_hashes) {
+            Err(self.refused("wrong secret"))
+        } else if client.disabled {
+            Err(self.refused("disabled client"))
         } else {
-            Err(OAuthError::InvalidClient)
+            Ok(client)
         }
+    }
+
+    /// `invalid_client`, after the audit event saying so (PROTOCOL §11.3): the client id
+    /// as offered and why, never the secret.
+    fn refused(&self, reason: &'static str) -> OAuthError {
+        tracing::warn!(
+            event = "client_auth_failed",
+            client_id = self.client_id().unwrap_or_default(),
+            reason,
+            "client authentication failed"
+        );
+        OAuthError::InvalidClient
     }
 }
 

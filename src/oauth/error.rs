@@ -26,6 +26,8 @@ pub enum OAuthError {
     MethodNotAllowed(&'static str),
     /// No route at this path.
     NotFound,
+    /// The client's hourly token quota is used up; the window frees in this many seconds.
+    TooManyRequests(u64),
 }
 
 /// How much of an unsupported grant type is echoed back (PROTOCOL §3.2).
@@ -51,6 +53,7 @@ impl OAuthError {
             AccessDenied | InvalidClient => 401,
             NotFound => 404,
             MethodNotAllowed(_) => 405,
+            TooManyRequests(_) => 429,
             ServerError => 500,
             UnsupportedGrantType(_) => 501,
         }
@@ -69,6 +72,7 @@ impl OAuthError {
             UnsupportedGrantType(_) => "unsupported_grant_type",
             InvalidClient => "invalid_client",
             InvalidRefresh => "invalid_refresh",
+            TooManyRequests(_) => "too_many_requests",
         }
     }
 
@@ -93,19 +97,24 @@ impl OAuthError {
             ),
             InvalidClient => "Client authentication failed".into(),
             InvalidRefresh => "The refresh token is invalid.".into(),
+            TooManyRequests(seconds) => format!(
+                "Too many token requests for this client; retry after {seconds} seconds."
+            ),
         }
     }
 
     /// Headers this answer needs beyond the ones every answer carries.
-    pub fn extra_headers(&self) -> &'static [(&'static str, &'static str)] {
+    pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
+        let header = |name, value: &str| vec![(name, value.to_owned())];
         match self {
             OAuthError::InvalidClient | OAuthError::AccessDenied => {
-                &[("WWW-Authenticate", "Basic realm=\"oauth\"")]
+                header("WWW-Authenticate", "Basic realm=\"oauth\"")
             }
-            OAuthError::TemporarilyUnavailable => &[("Retry-After", "1")],
-            OAuthError::MethodNotAllowed("GET") => &[("Allow", "GET")],
-            OAuthError::MethodNotAllowed(_) => &[("Allow", "POST")],
-            _ => &[],
+            OAuthError::TemporarilyUnavailable => header("Retry-After", "1"),
+            OAuthError::TooManyRequests(seconds) => header("Retry-After", &seconds.to_string()),
+            OAuthError::MethodNotAllowed("GET") => header("Allow", "GET"),
+            OAuthError::MethodNotAllowed(_) => header("Allow", "POST"),
+            _ => Vec::new(),
         }
     }
 

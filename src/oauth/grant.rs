@@ -2,6 +2,7 @@
 //! PROTOCOL §3's order (docs/PROTOCOL.md): the first failure is the answer.
 
 use super::client_auth::Offered;
+use super::client_cache::ClientCache;
 use super::error::OAuthError;
 use super::jwt::{self, Claims};
 use super::model::{ClientRecord, FamilyToken, GrantType, TokenFormat, TokenKind, TokenRecord};
@@ -88,6 +89,9 @@ pub struct Issuer<'a, S> {
     /// The signing keys, for clients whose tokens are JWTs; `None`: such clients get a
     /// server error (a deployment without keys).
     pub jwt: Option<&'a JwtKeys>,
+    /// Client records a warm function may reuse (`CLIENT_CACHE_SECONDS`); `None`: every
+    /// request reads its client.
+    pub clients: Option<&'a ClientCache>,
 }
 
 /// What a request brings beside its parameters.
@@ -117,6 +121,14 @@ pub(crate) fn store_error(e: StoreError) -> OAuthError {
             OAuthError::ServerError
         }
     }
+}
+
+/// A quota window: one clock hour.
+pub const QUOTA_WINDOW_SECS: u64 = 3600;
+
+/// The start of the quota window holding `now` (epoch seconds).
+pub fn quota_window(now: u64) -> u64 {
+    now - now % QUOTA_WINDOW_SECS
 }
 
 fn rng_error(_: ring::error::Unspecified) -> OAuthError {
@@ -154,14 +166,19 @@ impl<S: GrantStore> Issuer<'_, S> {
         };
         let (client, presented) = match (id, &refresh_hash) {
             (None, _) => (None, None),
-            (Some(id), None) => (self.store.get_client(id).await.map_err(store_error)?, None),
+            (Some(id), None) => (self.client(id, started_ms).await?, None),
             (Some(id), Some(hash)) => self
                 .store
                 .get_client_and_token(id, hash)
                 .await
                 .map_err(store_error)?,
         };
-        let client = offered.authenticate(client)?;
+        let client = offered.authenticate(client).inspect_err(|_| {
+            // A cached record that fails may be stale (a new secret): read it next time.
+            if let (Some(cache), Some(id)) = (self.clients, id) {
+                cache.forget(id);
+            }
+        })?;
 
         // 5. The grant is one this client may use.
         if !client.grants.contains(&grant) {
@@ -190,6 +207,46 @@ impl<S: GrantStore> Issuer<'_, S> {
         }
     }
 
+    /// Counts this request against the client's hourly quota, if it has one (PROTOCOL
+    /// §11.1): one conditional write, after every check of the request and before anything
+    /// is issued or consumed. Clients without a quota cost nothing.
+    async fn take_quota(&self, client: &ClientRecord, now: u64) -> Result<(), OAuthError> {
+        let Some(max) = client.max_tokens_per_hour else {
+            return Ok(());
+        };
+        let window = quota_window(now);
+        let frees_at = window + QUOTA_WINDOW_SECS;
+        let counted = self
+            .store
+            .take_quota(&client.client_id, window, max, frees_at + QUOTA_WINDOW_SECS)
+            .await
+            .map_err(store_error)?;
+        if counted {
+            return Ok(());
+        }
+        let retry_after = frees_at.saturating_sub(now).max(1);
+        tracing::warn!(
+            event = "quota_exceeded",
+            client_id = %client.client_id,
+            max_tokens_per_hour = max,
+            retry_after,
+            "token quota used up"
+        );
+        Err(OAuthError::TooManyRequests(retry_after))
+    }
+
+    /// The client's record: from the cache when it holds a fresh one, else read (and kept).
+    async fn client(&self, id: &str, now_ms: u64) -> Result<Option<ClientRecord>, OAuthError> {
+        if let Some(record) = self.clients.and_then(|c| c.get(id, now_ms)) {
+            return Ok(Some(record));
+        }
+        let record = self.store.get_client(id).await.map_err(store_error)?;
+        if let (Some(cache), Some(r)) = (self.clients, &record) {
+            cache.put(r, now_ms);
+        }
+        Ok(record)
+    }
+
     async fn client_credentials(
         &self,
         params: &Params,
@@ -206,7 +263,9 @@ impl<S: GrantStore> Issuer<'_, S> {
         };
         let granted = scope::grant(requested, &client.scopes, default)?;
 
-        // 8. Issue: a refresh token only to a client that may use one.
+        // 8. Issue (within the client's quota): a refresh token only to a client that may
+        // use one.
+        self.take_quota(client, now).await?;
         let with_refresh =
             self.policy.issue_refresh_tokens && client.grants.contains(&GrantType::RefreshToken);
         let signer = self.signer_for(client, now).await?;
@@ -260,11 +319,16 @@ impl<S: GrantStore> Issuer<'_, S> {
                 // Presented again after its consumption was answered: whoever holds the
                 // family may be an attacker. The family record refuses every rotation
                 // from now on, and its live tokens are revoked before this answer.
-                tracing::warn!(client_id = %client.client_id, "refresh token reuse: revoking its family");
+                tracing::warn!(
+                    event = "refresh_reuse",
+                    client_id = %client.client_id,
+                    "consumed refresh token presented again: revoking its family"
+                );
                 self.store
                     .revoke_family(&old, now)
                     .await
                     .map_err(store_error)?;
+                super::lifecycle::audit_revoked("family_revoked", &client.client_id, "reuse");
                 return Err(OAuthError::InvalidRefresh);
             }
         } else if !old.is_live(now) {
@@ -283,7 +347,9 @@ impl<S: GrantStore> Issuer<'_, S> {
             .collect();
         let granted = scope::grant(requested, &allowed, &allowed)?;
 
-        // 8. Rotate: the family record, the old token and the new pair in one transaction.
+        // 8. Rotate (within the client's quota): the family record, the old token and the
+        // new pair in one transaction.
+        self.take_quota(client, now).await?;
         let listed_on = superseded.as_ref().unwrap_or(&old);
         let signer = self.signer_for(client, now).await?;
         let minted = self.mint(

@@ -105,18 +105,30 @@ impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + S
                     .revoke_jwt(&claims.jti, claims.exp)
                     .await
                     .map_err(store_error)?;
+                audit_revoked("token_revoked", &client.client_id, "access");
             }
             return Ok(());
         }
         match record {
-            Some(t) if t.client_id == client.client_id => match t.kind {
-                TokenKind::Refresh => {
-                    let now = (self.clock)() / 1000;
-                    self.store.revoke_family(&t, now).await
+            Some(t) if t.client_id == client.client_id => {
+                match t.kind {
+                    TokenKind::Refresh => {
+                        let now = (self.clock)() / 1000;
+                        self.store.revoke_family(&t, now).await
+                    }
+                    TokenKind::Access => self.store.revoke_token(&t.token_hash).await,
                 }
-                TokenKind::Access => self.store.revoke_token(&t.token_hash).await,
+                .map_err(store_error)?;
+                match t.kind {
+                    TokenKind::Refresh => {
+                        audit_revoked("family_revoked", &client.client_id, "revocation")
+                    }
+                    TokenKind::Access => {
+                        audit_revoked("token_revoked", &client.client_id, "access")
+                    }
+                }
+                Ok(())
             }
-            .map_err(store_error),
             _ => Ok(()),
         }
     }
@@ -181,5 +193,16 @@ impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + S
             None => Vec::new(),
         };
         Ok(json!({"keys": keys.iter().map(PublicKey::jwk).collect::<Vec<_>>()}))
+    }
+}
+
+/// The audit event of a revocation (PROTOCOL §11.3): whose, and of what kind or why;
+/// never the token or its hash.
+pub(crate) fn audit_revoked(event: &'static str, client_id: &str, detail: &'static str) {
+    match event {
+        "family_revoked" => {
+            tracing::warn!(event, client_id, cause = detail, "token family revoked")
+        }
+        _ => tracing::info!(event, client_id, kind = detail, "token revoked"),
     }
 }

@@ -2,6 +2,7 @@
 //! here knows Lambda or DynamoDB.
 
 pub mod client_auth;
+pub mod client_cache;
 pub mod error;
 pub mod grant;
 pub mod jwt;
@@ -13,6 +14,7 @@ pub mod scope;
 pub mod secret;
 pub mod token;
 
+pub use client_cache::ClientCache;
 pub use error::OAuthError;
 pub use grant::{Call, IssuePolicy, IssuedTokens, Issuer, system_clock_ms};
 pub use lifecycle::Introspection;

@@ -71,6 +71,9 @@ pub struct ClientRecord {
     pub audiences: Vec<String>,
     /// May introspect every client's tokens.
     pub resource_server: bool,
+    /// At most this many token requests served per clock hour (PROTOCOL §11.1); `None`:
+    /// no quota, and nothing counted.
+    pub max_tokens_per_hour: Option<u64>,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -91,6 +94,7 @@ impl ClientRecord {
             token_format: None,
             audiences: Vec::new(),
             resource_server: false,
+            max_tokens_per_hour: None,
             created_at: now,
             updated_at: now,
         }

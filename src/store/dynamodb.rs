@@ -7,6 +7,8 @@
 //!   can take, and the family's refresh tokens list its live access tokens, so that
 //!   revoking a family reads two items with strong consistency instead of an index that
 //!   DynamoDB updates eventually.
+//! - The admin tool's audit trail: items in the clients table under `audit#<id>`, a key no
+//!   client id can take (see [`AUDIT_KEY_PREFIX`] for why there).
 
 use super::*;
 use crate::keys::SigningKey;
@@ -17,7 +19,8 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update,
+    WriteRequest,
 };
 use std::collections::HashMap;
 
@@ -35,6 +38,9 @@ pub mod attr {
     pub const REFRESH_TTL: &str = "refresh_ttl";
     pub const DISABLED: &str = "disabled";
     pub const RESOURCE_SERVER: &str = "resource_server";
+    pub const MAX_TOKENS_PER_HOUR: &str = "max_tokens_per_hour";
+    /// A quota window's count of token requests.
+    pub const USED: &str = "used";
     pub const TOKEN_FORMAT: &str = "token_format";
     pub const AUDIENCES: &str = "audiences";
     pub const CREATED_AT: &str = "created_at";
@@ -66,10 +72,18 @@ pub mod attr {
     /// A revoked JWT: key `jwt#<jti>` in the tokens table, until the token expires.
     pub const JWT_KEY_PREFIX: &str = "jwt#";
 
+    /// Quota windows: key `quota#<client>#<window start>` in the tokens table.
+    pub const QUOTA_KEY_PREFIX: &str = "quota#";
+
     /// Family records: key `family#<family>` in the tokens table.
     pub const FAMILY_KEY_PREFIX: &str = "family#";
     pub const REVOKED_AT: &str = "revoked_at";
     pub const CURRENT_REFRESH: &str = "current_refresh";
+}
+
+/// The tokens-table key of a client's quota window (no hash contains `#`).
+fn quota_key(client_id: &str, window_start: u64) -> String {
+    format!("{}{client_id}#{window_start}", attr::QUOTA_KEY_PREFIX)
 }
 
 /// The tokens-table key of a family's record.
@@ -278,7 +292,7 @@ impl ClientAdmin for DynamoStore {
             .await
             .map_err(|e| classify("GetItem", e))?;
         match out.item {
-            Some(item) if !item.is_empty() => {
+            Some(item) if !item.is_empty() && !is_audit_item(&item) => {
                 Ok(Some((client_from_item(&item)?, StoredClient(item))))
             }
             _ => Ok(None),
@@ -302,7 +316,7 @@ impl ClientAdmin for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify("Scan", e))?;
-            for item in page.items() {
+            for item in page.items().iter().filter(|i| !is_audit_item(i)) {
                 out.push(client_from_item(item)?);
             }
             match page.last_evaluated_key {
@@ -468,6 +482,7 @@ impl GetClientAndToken for DynamoStore {
         let mut responses = out.responses.unwrap_or_default();
         let mut first = |table: &str| responses.remove(table).and_then(|v| v.into_iter().next());
         let client = first(&self.clients_table)
+            .filter(|i| !is_audit_item(i))
             .as_ref()
             .map(client_from_item)
             .transpose()?;
@@ -494,16 +509,21 @@ impl DynamoStore {
     /// then fails its own `attribute_not_exists` condition on what the first attempt wrote.
     /// Tokens are 238-bit random, so a failed condition on a fresh token means exactly that.
     async fn stored_as_written(&self, token: &TokenRecord) -> StoreResult<bool> {
-        Ok(self.get_token(&token.token_hash).await?.is_some_and(|t| {
-            t.kind == token.kind && t.client_id == token.client_id && t.family == token.family
-        }))
+        Ok(self
+            .get_token(&token.token_hash)
+            .await?
+            .is_some_and(|t| written_as(&t, token)))
     }
 }
 
 impl PutTokens for DynamoStore {
+    /// One token: a PutItem that refuses to overwrite (the SDK may retry it; a retry that
+    /// meets its own earlier write is recognised). Several (an access token and its refresh
+    /// token): one BatchWriteItem, one write unit per item, no transaction (PROTOCOL §8.2).
     async fn put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
-        if let [one] = tokens {
-            return match self
+        match tokens {
+            [] => Ok(()),
+            [one] => match self
                 .client
                 .put_item()
                 .table_name(&self.tokens_table)
@@ -521,28 +541,120 @@ impl PutTokens for DynamoStore {
                     Ok(())
                 }
                 Err(e) => Err(classify("PutItem", e)),
-            };
-        }
-        let items = tokens
-            .iter()
-            .map(|t| Ok(TransactWriteItem::builder().put(self.put(t)?).build()))
-            .collect::<StoreResult<Vec<_>>>()?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .set_client_request_token(idempotency_token(tokens))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if lost_race(&e) => match tokens.first() {
-                Some(first) if self.stored_as_written(first).await? => Ok(()),
-                _ => Err(classify("TransactWriteItems", e)),
             },
-            Err(e) => Err(classify_transaction(e)),
+            several => self.batch_put_tokens(several).await,
         }
     }
+}
+
+/// How many times items DynamoDB returned unprocessed (throttled) are sent again.
+const UNPROCESSED_ATTEMPTS: u32 = 3;
+
+impl DynamoStore {
+    /// Writes `tokens` with BatchWriteItem, which cannot carry a condition. It is sent once,
+    /// never retried blindly: a retry of a write whose first attempt is still in flight
+    /// could let that attempt land later and overwrite what has happened to the tokens
+    /// since (a revocation, a rotation). So an attempt whose outcome is unknown (timed out,
+    /// connection lost) is settled by a consistent read: the tokens stored as written are
+    /// issued; otherwise the request fails as unavailable, and whatever the lost attempt may
+    /// still write is tokens nobody was told of, which expire. Items DynamoDB reports
+    /// unprocessed were not written and are sent again.
+    async fn batch_put_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        let mut pending: Vec<WriteRequest> = tokens
+            .iter()
+            .map(|t| {
+                let put = PutRequest::builder()
+                    .set_item(Some(token_item(t)))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<StoreResult<_>>()?;
+        for attempt in 0..=UNPROCESSED_ATTEMPTS {
+            if attempt > 0 {
+                conflict_pause(attempt).await;
+            }
+            let sent = self
+                .client
+                .batch_write_item()
+                .request_items(&self.tokens_table, pending)
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::Config::builder()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.tokens_table))
+                        .unwrap_or_default();
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Err(e @ SdkError::ServiceError(_)) => return Err(classify("BatchWriteItem", e)),
+                Err(e) => {
+                    return if self.all_stored_as_written(tokens).await? {
+                        Ok(())
+                    } else {
+                        Err(classify("BatchWriteItem", e))
+                    };
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchWriteItem: items left unprocessed".into(),
+        ))
+    }
+
+    /// Whether every one of `tokens` is stored as this request wrote it (one consistent
+    /// BatchGetItem).
+    async fn all_stored_as_written(&self, tokens: &[TokenRecord]) -> StoreResult<bool> {
+        let keys = KeysAndAttributes::builder()
+            .set_keys(Some(
+                tokens
+                    .iter()
+                    .map(|t| HashMap::from([(attr::TOKEN_HASH.to_owned(), s(&t.token_hash))]))
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.tokens_table, keys)
+            .send()
+            .await
+            .map_err(|e| classify("BatchGetItem", e))?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(StoreError::Unavailable(
+                "BatchGetItem: keys left unprocessed".into(),
+            ));
+        }
+        let stored = out
+            .responses
+            .and_then(|mut r| r.remove(&self.tokens_table))
+            .unwrap_or_default()
+            .iter()
+            .map(token_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(tokens.iter().all(|t| {
+            stored
+                .iter()
+                .any(|s| s.token_hash == t.token_hash && written_as(s, t))
+        }))
+    }
+}
+
+/// Whether `stored` is the token this request wrote as `written`.
+fn written_as(stored: &TokenRecord, written: &TokenRecord) -> bool {
+    stored.kind == written.kind
+        && stored.client_id == written.client_id
+        && stored.family == written.family
 }
 
 impl RotateRefresh for DynamoStore {
@@ -847,6 +959,9 @@ fn client_item(c: &ClientRecord) -> Item {
     if let Some(t) = c.refresh_ttl {
         item.insert(attr::REFRESH_TTL.into(), n(t));
     }
+    if let Some(q) = c.max_tokens_per_hour {
+        item.insert(attr::MAX_TOKENS_PER_HOUR.into(), n(q));
+    }
     item
 }
 
@@ -996,6 +1111,7 @@ fn client_from_item(item: &Item) -> StoreResult<ClientRecord> {
         },
         audiences: r.strings(attr::AUDIENCES)?,
         resource_server: r.flag(attr::RESOURCE_SERVER)?,
+        max_tokens_per_hour: r.opt_number(attr::MAX_TOKENS_PER_HOUR)?,
         created_at: r.opt_number(attr::CREATED_AT)?.unwrap_or(0),
         updated_at: r.opt_number(attr::UPDATED_AT)?.unwrap_or(0),
     })
@@ -1174,4 +1290,220 @@ fn keyring_from_item(item: &Item) -> StoreResult<Keyring> {
         version: r.number(attr::VERSION)?,
         keys,
     })
+}
+
+impl Quotas for DynamoStore {
+    /// One UpdateItem adding 1 to the window's count under the condition that it is below
+    /// `max`: DynamoDB applies concurrent ones one at a time, so exactly `max` succeed.
+    async fn take_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+        max: u64,
+        expires_at: u64,
+    ) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&quota_key(client_id, window_start)))
+            .update_expression("SET kind = :quota, expires_at = :expires ADD #used :one")
+            .condition_expression("attribute_not_exists(#used) OR #used < :max")
+            .expression_attribute_names("#used", attr::USED)
+            .expression_attribute_values(":quota", s("quota"))
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+
+    async fn quota_used(&self, client_id: &str, window_start: u64) -> StoreResult<u64> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&quota_key(client_id, window_start)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?
+            .item;
+        match item {
+            None => Ok(0),
+            Some(item) => Reader {
+                item: &item,
+                what: "quota window",
+            }
+            .number(attr::USED),
+        }
+    }
+}
+
+/// The admin tool's audit trail lives in the clients table, each record an item of its own
+/// under `audit#<zero-padded epoch ms>#<random hex>`:
+///
+/// - No client id can take such a key (client ids are `[A-Za-z0-9._~-]`, no `#`), and
+///   every client read here passes over audit items ([`is_audit_item`]): `list-clients`
+///   does not show them, and the token endpoint, which never looks up an invalid id,
+///   could not take one for a client if it did.
+/// - The clients table is small, so `oauth-admin audit` is a scan of it, never of the
+///   tokens table, whose size grows with traffic; nor does the record need a table of its
+///   own, which every deployment (template, IAM policies, `create-tables`) would have to add.
+///   The cost: `list-clients` and `audit` read the records (about 300 bytes each) with the
+///   clients, a read unit per 4 KB scanned.
+/// - Append-only: each record is a conditional put on a new key, never an update.
+pub const AUDIT_KEY_PREFIX: &str = "audit#";
+
+/// Audit record attributes, beside the key (`client_id`) and `kind` (`audit`).
+pub mod audit_attr {
+    pub const AT_MS: &str = "at_ms";
+    pub const AT: &str = "at";
+    pub const ACTOR: &str = "actor";
+    pub const ACTOR_SOURCE: &str = "actor_source";
+    pub const ACTION: &str = "action";
+    /// The client a record is about (the key is the record's own).
+    pub const TARGET_CLIENT_ID: &str = "target_client_id";
+    pub const TARGET_KEY_ID: &str = "target_key_id";
+    /// What changed, as a JSON object.
+    pub const CHANGES: &str = "changes";
+}
+
+/// Whether a clients-table item is an audit record rather than a client.
+fn is_audit_item(item: &Item) -> bool {
+    matches!(item.get(attr::CLIENT_ID), Some(AttributeValue::S(k)) if k.starts_with(AUDIT_KEY_PREFIX))
+}
+
+fn audit_item(r: &AuditRecord) -> Item {
+    let mut item = Item::from([
+        (
+            attr::CLIENT_ID.into(),
+            s(&format!("{AUDIT_KEY_PREFIX}{}", r.id)),
+        ),
+        (attr::KIND.into(), s("audit")),
+        (audit_attr::AT_MS.into(), n(r.at_ms)),
+        (audit_attr::AT.into(), s(&r.at)),
+        (audit_attr::ACTOR.into(), s(&r.actor)),
+        (audit_attr::ACTOR_SOURCE.into(), s(&r.actor_source)),
+        (audit_attr::ACTION.into(), s(&r.action)),
+        (
+            audit_attr::CHANGES.into(),
+            s(&serde_json::Value::Object(r.changes.clone()).to_string()),
+        ),
+    ]);
+    if let Some(id) = &r.client_id {
+        item.insert(audit_attr::TARGET_CLIENT_ID.into(), s(id));
+    }
+    if let Some(id) = &r.key_id {
+        item.insert(audit_attr::TARGET_KEY_ID.into(), s(id));
+    }
+    item
+}
+
+fn audit_from_item(item: &Item) -> StoreResult<AuditRecord> {
+    let r = Reader {
+        item,
+        what: "audit",
+    };
+    let key = r.string(attr::CLIENT_ID)?;
+    let id = key
+        .strip_prefix(AUDIT_KEY_PREFIX)
+        .ok_or_else(|| r.bad(attr::CLIENT_ID))?
+        .to_owned();
+    let optional = |name: &str| match item.get(name) {
+        None => Ok(None),
+        Some(_) => r.string(name).map(Some),
+    };
+    let changes = match serde_json::from_str(&r.string(audit_attr::CHANGES)?) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err(r.bad(audit_attr::CHANGES)),
+    };
+    Ok(AuditRecord {
+        id,
+        at_ms: r.number(audit_attr::AT_MS)?,
+        at: r.string(audit_attr::AT)?,
+        actor: r.string(audit_attr::ACTOR)?,
+        actor_source: r.string(audit_attr::ACTOR_SOURCE)?,
+        action: r.string(audit_attr::ACTION)?,
+        client_id: optional(audit_attr::TARGET_CLIENT_ID)?,
+        key_id: optional(audit_attr::TARGET_KEY_ID)?,
+        changes,
+    })
+}
+
+impl AuditLog for DynamoStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        let item = audit_item(record);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.clients_table)
+            .set_item(Some(item.clone()))
+            .condition_expression("attribute_not_exists(client_id)")
+            .send()
+            .await;
+        if written("PutItem", result)? {
+            return Ok(());
+        }
+        // The key is taken. The ids are random, so that is this very put, retried by the
+        // SDK after an answer was lost, unless the stored item differs.
+        let stored = self
+            .client
+            .get_item()
+            .table_name(&self.clients_table)
+            .set_key(Some(Item::from([(
+                attr::CLIENT_ID.to_owned(),
+                item[attr::CLIENT_ID].clone(),
+            )])))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        if stored.item.as_ref() == Some(&item) {
+            Ok(())
+        } else {
+            Err(StoreError::Internal(format!(
+                "audit record {} exists already",
+                record.id
+            )))
+        }
+    }
+
+    /// A scan of the clients table for the `audit#` keys (see [`AUDIT_KEY_PREFIX`]),
+    /// filtered by client when asked.
+    async fn list_audit(&self, client_id: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        let mut filter = "begins_with(#key, :prefix)".to_owned();
+        if client_id.is_some() {
+            filter.push_str(" AND #target = :target");
+        }
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .scan()
+                .table_name(&self.clients_table)
+                .consistent_read(true)
+                .filter_expression(&filter)
+                .expression_attribute_names("#key", attr::CLIENT_ID)
+                .expression_attribute_values(":prefix", s(AUDIT_KEY_PREFIX))
+                .set_exclusive_start_key(start);
+            if let Some(id) = client_id {
+                request = request
+                    .expression_attribute_names("#target", audit_attr::TARGET_CLIENT_ID)
+                    .expression_attribute_values(":target", s(id));
+            }
+            let page = request.send().await.map_err(|e| classify("Scan", e))?;
+            for item in page.items() {
+                out.push(audit_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+        Ok(out)
+    }
 }

@@ -15,6 +15,12 @@ struct Tables {
     keyring: Option<Keyring>,
     /// Revoked JWTs' `jti`, with when they expire.
     revoked_jwts: HashMap<String, u64>,
+    /// Quota counts by client id and window start.
+    quotas: HashMap<(String, u64), u64>,
+    /// The admin tool's audit trail, in the order appended.
+    audit: Vec<AuditRecord>,
+    /// Tests: appending to the audit trail fails while set.
+    audit_unavailable: bool,
 }
 
 /// Where a request to a real store would wait for its answer.
@@ -307,5 +313,78 @@ impl JwtRevocations for MemoryStore {
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
         round_trip().await;
         Ok(self.lock().revoked_jwts.contains_key(jti))
+    }
+}
+
+impl Quotas for MemoryStore {
+    async fn take_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+        max: u64,
+        _expires_at: u64,
+    ) -> StoreResult<bool> {
+        round_trip().await;
+        let mut tables = self.lock();
+        let used = tables
+            .quotas
+            .entry((client_id.to_owned(), window_start))
+            .or_insert(0);
+        if *used >= max {
+            return Ok(false);
+        }
+        *used += 1;
+        Ok(true)
+    }
+
+    async fn quota_used(&self, client_id: &str, window_start: u64) -> StoreResult<u64> {
+        round_trip().await;
+        Ok(self
+            .lock()
+            .quotas
+            .get(&(client_id.to_owned(), window_start))
+            .copied()
+            .unwrap_or(0))
+    }
+}
+
+impl MemoryStore {
+    /// Makes appending to the audit trail fail (tests: a change made but not recorded).
+    pub fn set_audit_unavailable(&self, unavailable: bool) {
+        self.lock().audit_unavailable = unavailable;
+    }
+}
+
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+        round_trip().await;
+        let mut t = self.lock();
+        if t.audit_unavailable {
+            return Err(StoreError::Unavailable(
+                "PutItem: the audit trail is unavailable".into(),
+            ));
+        }
+        if t.audit.iter().any(|r| r.id == record.id) {
+            return Err(StoreError::Internal(format!(
+                "audit record {} exists already",
+                record.id
+            )));
+        }
+        t.audit.push(record.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, client_id: Option<&str>) -> StoreResult<Vec<AuditRecord>> {
+        round_trip().await;
+        let mut records: Vec<AuditRecord> = self
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| client_id.is_none() || r.client_id.as_deref() == client_id)
+            .cloned()
+            .collect();
+        // Stable: records of the same millisecond stay in the order appended.
+        records.sort_by_key(|r| r.at_ms);
+        Ok(records)
     }
 }

@@ -155,6 +155,7 @@ pub trait GrantStore:
     + Revoke
     + GetKeyring
     + JwtRevocations
+    + Quotas
     + Sync
 {
 }
@@ -168,6 +169,7 @@ impl<
         + Revoke
         + GetKeyring
         + JwtRevocations
+        + Quotas
         + Sync,
 > GrantStore for T
 {
@@ -244,6 +246,68 @@ pub trait JwtRevocations: Sync {
     fn is_jwt_revoked(&self, jti: &str) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
+/// Per-client token quotas (PROTOCOL §11.1), counted in fixed windows shared by every
+/// instance.
+pub trait Quotas: Sync {
+    /// Counts one request of `client_id` in the window starting at `window_start` (epoch
+    /// seconds) unless `max` are counted already: `Ok(true)` when counted, `Ok(false)` when
+    /// the quota is used up (nothing counted). One conditional atomic write; the count
+    /// expires with `expires_at`.
+    fn take_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+        max: u64,
+        expires_at: u64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// How many requests of `client_id` the window starting at `window_start` has counted.
+    fn quota_used(
+        &self,
+        client_id: &str,
+        window_start: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
 /// How a family's list names a JWT access token: by its `jti`, under a prefix no token
 /// hash has.
 pub const JWT_LIST_PREFIX: &str = "jwt#";
+
+/// One change the admin tool made, as its audit trail keeps it: when, who, what, to which
+/// client or signing key, and the settings that changed. Never a secret, a hash or a token:
+/// `changes` holds only what the tool shows of a client (`admin::ops::ClientView`) or of a
+/// signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Unique within the trail: the time, zero-padded, then random hex (see `admin::audit`).
+    pub id: String,
+    /// Epoch milliseconds.
+    pub at_ms: u64,
+    /// The same instant in RFC 3339 (UTC, milliseconds), for people reading the table.
+    pub at: String,
+    /// The caller's AWS identity (an ARN) or the local user's name.
+    pub actor: String,
+    /// `aws` (from STS GetCallerIdentity) or `local` (`$USER`, `$LOGNAME`, else `unknown`).
+    pub actor_source: String,
+    /// `client.created`, `client.updated`, `secret.rotated`, `signing_key.created`, ...
+    pub action: String,
+    /// The client the change is about, if any.
+    pub client_id: Option<String>,
+    /// The signing key the change is about, if any.
+    pub key_id: Option<String>,
+    /// Field name to value (a new client's settings) or to `{"from": .., "to": ..}`.
+    pub changes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The admin tool's audit trail: append-only.
+pub trait AuditLog: Sync {
+    /// Appends `record` under its id, never over another record.
+    fn append_audit(&self, record: &AuditRecord) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every record, or those about `client_id`, oldest first (records of the same
+    /// millisecond in an order the store keeps: appended, or by id).
+    fn list_audit(
+        &self,
+        client_id: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
+}

@@ -34,6 +34,9 @@ pub enum Fault {
     /// Forwards the request to moto (so it is applied) and never answers: a commit whose
     /// answer is lost, and every retry's with it.
     ApplyThenHang,
+    /// A BatchWriteItem answered with every item unprocessed (as DynamoDB does when it
+    /// throttles part of a batch), nothing written.
+    Unprocessed,
     /// No fault: forwards to moto.
     Proxy,
 }
@@ -68,6 +71,8 @@ pub struct FakeDynamo {
     mode: Arc<Mutex<Mode>>,
     /// Requests that met the fault.
     faulted: Arc<AtomicUsize>,
+    /// Every request's operation, in order of arrival.
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeDynamo {
@@ -87,13 +92,17 @@ impl FakeDynamo {
             .trim_start_matches("http://")
             .parse()
             .expect("moto address");
-        let (m, f) = (mode.clone(), faulted.clone());
-        let server =
-            FakeServer::start(port, move |conn| serve(conn, m.clone(), f.clone(), moto)).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (m, f, s) = (mode.clone(), faulted.clone(), seen.clone());
+        let server = FakeServer::start(port, move |conn| {
+            serve(conn, m.clone(), f.clone(), s.clone(), moto)
+        })
+        .await;
         FakeDynamo {
             server,
             mode,
             faulted,
+            seen,
         }
     }
 
@@ -120,6 +129,12 @@ impl FakeDynamo {
 
     pub fn faulted(&self) -> usize {
         self.faulted.load(Ordering::SeqCst)
+    }
+
+    /// The operations of the requests received since the last call (e.g. `["GetItem",
+    /// "BatchWriteItem"]`), retries included.
+    pub fn take_operations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
     }
 }
 
@@ -176,6 +191,7 @@ async fn serve(
     mut conn: TcpStream,
     mode: Arc<Mutex<Mode>>,
     faulted: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<String>>>,
     moto: SocketAddr,
 ) {
     let mut buf = Vec::new();
@@ -185,6 +201,7 @@ async fn serve(
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("")
             .to_owned();
+        seen.lock().unwrap().push(op.clone());
         let fault = mode.lock().unwrap().take(&op);
         if fault != Fault::Proxy {
             faulted.fetch_add(1, Ordering::SeqCst);
@@ -214,6 +231,18 @@ async fn serve(
             }
             Fault::Canceled(reason) => {
                 if conn.write_all(&canceled_answer(reason)).await.is_err() {
+                    return;
+                }
+            }
+            Fault::Unprocessed => {
+                let sent: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let body = json!({"UnprocessedItems": sent["RequestItems"]});
+                let answer = answer(
+                    "200 OK",
+                    &[("Content-Type", "application/x-amz-json-1.0")],
+                    body.to_string().as_bytes(),
+                );
+                if conn.write_all(&answer).await.is_err() {
                     return;
                 }
             }

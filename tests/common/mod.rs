@@ -423,6 +423,7 @@ pub fn test_app_with<'a, S>(
             rng,
             clock: test_clock_ms,
             jwt: Some(test_jwt_keys()),
+            clients: None,
         },
         public_url: None,
     }

@@ -57,6 +57,7 @@ impl<S: FlowStore> Fixture<S> {
                 rng: &rng,
                 clock: test_clock_ms,
                 jwt: Some(self.keys),
+                clients: None,
             },
             public_url: None,
         };

@@ -32,6 +32,7 @@ impl<S: FlowStore> Fixture<S> {
                 rng: &rng,
                 clock: test_clock_ms,
                 jwt: Some(test_jwt_keys()),
+                clients: None,
             },
             public_url,
         };

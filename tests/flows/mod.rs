@@ -7,6 +7,7 @@
 pub mod authorizer;
 pub mod jwt;
 pub mod lifecycle;
+pub mod quota;
 pub mod refresh;
 
 use crate::common::*;
@@ -169,7 +170,11 @@ macro_rules! all_flows {
             authorizer::an_expired_access_token_whose_item_remains_is_not_authorized,
             authorizer::a_revoked_access_token_is_not_authorized,
             authorizer::malformed_missing_and_unknown_tokens_are_not_authorized,
-            authorizer::whoami_answers_from_the_authorizers_context
+            authorizer::whoami_answers_from_the_authorizers_context,
+            quota::over_its_hourly_quota_a_client_gets_429_with_retry_after_and_nothing,
+            quota::failed_requests_never_count_against_a_quota,
+            quota::a_refresh_counts_and_a_refused_one_consumes_nothing,
+            quota::of_twenty_concurrent_requests_exactly_the_quota_succeed
         );
     };
 }

@@ -40,6 +40,7 @@ impl<S: FlowStore> Fixture<S> {
                 rng: &rng,
                 clock: test_clock_ms,
                 jwt: Some(test_jwt_keys()),
+                clients: None,
             },
             public_url: None,
         };
@@ -274,7 +275,9 @@ pub async fn of_twenty_concurrent_refreshes_exactly_one_succeeds_and_none_revoke
 
 /// Polls every future together on this task, as concurrent Lambda invocations would
 /// reach DynamoDB together.
-async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(super) async fn futures_join_all<F: std::future::Future>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futs {
         set.push(Box::pin(f));

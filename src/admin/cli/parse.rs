@@ -78,7 +78,11 @@ Configuration, as for the token function:
   AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, ...   the AWS SDK's usual variables
   AWS_ENDPOINT_URL_DYNAMODB     another DynamoDB endpoint (a local emulator, say)
 
-Exit status: 0 on success, 1 when the command failed, 2 for a bad command line.";
+Every change the tool makes is recorded in its audit trail (`oauth-admin audit`), with the
+caller's AWS identity (STS GetCallerIdentity), else the local user ($USER, $LOGNAME).
+
+Exit status: 0 on success, 1 when the command failed, 2 for a bad command line, 3 when
+the change was made but could not be recorded in the audit trail.";
 
 #[derive(Subcommand)]
 enum Sub {
@@ -271,6 +275,28 @@ enum Sub {
     /// published until every token it signed has expired.
     #[command(verbatim_doc_comment)]
     RotateSigningKey,
+
+    /// List the changes this tool made, oldest first
+    ///
+    /// Every change the tool makes (create-tables, create-client, import-client,
+    /// update-client, set-resource-server, disable-client, enable-client, delete-client,
+    /// rotate-secret, create-signing-key, rotate-signing-key) appends a record: when, who
+    /// (the caller's AWS identity, else the local user), what, to which client or key, and
+    /// the settings that changed. Never a secret, a hash or a token. A command that changed
+    /// nothing records nothing. Records are listed oldest first, one a line; with --limit,
+    /// the newest N, still oldest first.
+    #[command(verbatim_doc_comment)]
+    Audit {
+        /// Only the records about this client
+        #[arg(long, value_name = "ID", value_parser = client_id)]
+        client: Option<String>,
+        /// Only the newest N records (1 to 100000)
+        #[arg(long, value_name = "N", value_parser = limit, allow_negative_numbers = true)]
+        limit: Option<usize>,
+        /// Print a JSON array of record objects instead
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The client a command acts on.
@@ -326,7 +352,21 @@ struct Settings {
     /// A new client's default: the deployment's JWT_AUDIENCE, else the issuer.
     #[arg(long = "audience", value_name = "URI", value_parser = audience)]
     audiences: Vec<String>,
+    /// Token requests served per clock hour, 1 to 10000000, or none
+    ///
+    /// Over it the token endpoint answers 429 too_many_requests with Retry-After until the
+    /// hour ends. Counted in DynamoDB across all instances. A new client's default: none
+    /// (no quota, nothing counted); update-client ... none removes it.
+    #[arg(long, value_name = "N", value_parser = quota)]
+    max_tokens_per_hour: Option<Quota>,
 }
+
+/// A `--max-tokens-per-hour` value: a number, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Quota(Option<u64>);
+
+/// Largest `--max-tokens-per-hour`.
+const MAX_QUOTA: u64 = 10_000_000;
 
 /// A new client's settings: create-client and import-client.
 #[derive(Args)]
@@ -350,6 +390,7 @@ const NAME_MAX_CHARS: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum BadValue {
     ClientId(String),
+    Limit(String),
     Name,
     Scope(String),
     Grant(String),
@@ -357,6 +398,7 @@ enum BadValue {
     Bool(String),
     TokenFormat(String),
     Audience(String),
+    Quota(String),
 }
 
 impl BadValue {
@@ -365,6 +407,10 @@ impl BadValue {
         match self {
             BadValue::ClientId(v) => format!(
                 "client id {} is not 1 to {MAX_CLIENT_ID_LEN} of A-Z a-z 0-9 . _ ~ -",
+                shown(v)
+            ),
+            BadValue::Limit(v) => format!(
+                "{option} must be a whole number from 1 to {MAX_LIMIT} (got {})",
                 shown(v)
             ),
             BadValue::Name => format!(
@@ -392,6 +438,10 @@ impl BadValue {
                 "{option} {} is not an absolute URI (such as https://api.example.com)",
                 shown(v)
             ),
+            BadValue::Quota(v) => format!(
+                "{option} must be a whole number from 1 to {MAX_QUOTA}, or none (got {})",
+                shown(v)
+            ),
         }
     }
 }
@@ -409,6 +459,16 @@ fn client_id(s: &str) -> Result<String, BadValue> {
         Ok(s.to_owned())
     } else {
         Err(BadValue::ClientId(s.to_owned()))
+    }
+}
+
+/// Largest `audit --limit`.
+const MAX_LIMIT: usize = 100_000;
+
+fn limit(s: &str) -> Result<usize, BadValue> {
+    match s.parse::<usize>() {
+        Ok(v) if s.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_LIMIT).contains(&v) => Ok(v),
+        _ => Err(BadValue::Limit(s.to_owned())),
     }
 }
 
@@ -437,6 +497,18 @@ fn ttl(s: &str) -> Result<u64, BadValue> {
     match s.parse::<u64>() {
         Ok(v) if s.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_TTL).contains(&v) => Ok(v),
         _ => Err(BadValue::Ttl(s.to_owned())),
+    }
+}
+
+fn quota(s: &str) -> Result<Quota, BadValue> {
+    if s == "none" {
+        return Ok(Quota(None));
+    }
+    match s.parse::<u64>() {
+        Ok(v) if s.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_QUOTA).contains(&v) => {
+            Ok(Quota(Some(v)))
+        }
+        _ => Err(BadValue::Quota(s.to_owned())),
     }
 }
 
@@ -510,6 +582,15 @@ impl Sub {
             },
             Sub::CreateSigningKey { kms_key_id } => Command::CreateSigningKey { kms_key_id },
             Sub::RotateSigningKey => Command::RotateSigningKey,
+            Sub::Audit {
+                client,
+                limit,
+                json,
+            } => Command::Audit {
+                client,
+                limit,
+                json,
+            },
         })
     }
 }
@@ -533,6 +614,7 @@ impl NewClient {
             resource_server: self.resource_server,
             token_format: s.token_format,
             audiences: distinct(s.audiences),
+            max_tokens_per_hour: s.max_tokens_per_hour.and_then(|q| q.0),
         })
     }
 }
@@ -557,12 +639,14 @@ impl Settings {
             refresh_ttl: self.refresh_ttl,
             token_format: self.token_format,
             audiences: (!self.audiences.is_empty()).then(|| distinct(self.audiences)),
+            max_tokens_per_hour: self.max_tokens_per_hour.map(|q| q.0),
         };
         if changes.is_empty() {
             return Err(usage(
                 sub,
                 "nothing to change: give at least one of --name, --scope, --default-scope, \
-                 --grant, --access-ttl, --refresh-ttl, --token-format, --audience",
+                 --grant, --access-ttl, --refresh-ttl, --token-format, --audience, \
+                 --max-tokens-per-hour",
             ));
         }
         Ok(changes)
@@ -880,9 +964,43 @@ mod tests {
                 &["set-resource-server", "a"],
                 see("set-resource-server", "missing true|false"),
             ),
+            (
+                &["audit", "--limit", "0"],
+                see(
+                    "audit",
+                    "--limit must be a whole number from 1 to 100000 (got \"0\")",
+                ),
+            ),
+            (
+                &["audit", "--client", "audit#1"],
+                see(
+                    "audit",
+                    "client id \"audit#1\" is not 1 to 128 of A-Z a-z 0-9 . _ ~ -",
+                ),
+            ),
         ] {
             assert_eq!(usage_text(args), expected, "{args:?}");
         }
+    }
+
+    #[test]
+    fn audit_takes_an_optional_client_and_limit() {
+        assert_eq!(
+            command(&["audit"]),
+            Command::Audit {
+                client: None,
+                limit: None,
+                json: false
+            }
+        );
+        assert_eq!(
+            command(&["audit", "--client", "app", "--limit", "5", "--json"]),
+            Command::Audit {
+                client: Some("app".into()),
+                limit: Some(5),
+                json: true
+            }
+        );
     }
 
     #[test]
