@@ -257,13 +257,16 @@ class Front(ThreadingHTTPServer):
             self.current = name
 
     def record(self, operation):
+        """Counts a request in the current phase; returns that phase (its units go there
+        too, even when metered after the phase has moved on)."""
         with self.lock:
             ops = self.counts.setdefault(self.current, {})
             ops[operation] = ops.get(operation, 0) + 1
+            return self.current
 
-    def add_units(self, reads, writes):
+    def add_units(self, phase, reads, writes):
         with self.lock:
-            u = self.units.setdefault(self.current, {"read": 0.0, "write": 0.0})
+            u = self.units.setdefault(phase, {"read": 0.0, "write": 0.0})
             u["read"] += reads
             u["write"] += writes
 
@@ -312,7 +315,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         # X-Amz-Target: DynamoDB_20120810.GetItem
         operation = self.headers.get("X-Amz-Target", "?").rpartition(".")[2]
-        self.server.record(operation)
+        phase = self.server.record(operation)
         request, before = None, []
         if self.server.metering:
             try:
@@ -342,7 +345,8 @@ class Handler(BaseHTTPRequestHandler):
             if status == 200 or conditional_failure or b"TransactionCanceled" in data:
                 try:
                     answer = json.loads(data) if status == 200 else {}
-                    self.server.add_units(*self.server.meter.units(operation, request, before, answer))
+                    units = self.server.meter.units(operation, request, before, answer)
+                    self.server.add_units(phase, *units)
                 except (ValueError, KeyError, TypeError) as e:
                     print(f"dynamodb_front: cannot meter {operation}: {e!r}", flush=True)
 
