@@ -16,7 +16,8 @@
 # LOAD_BIN_DIR (a directory holding token and oauth-admin already built: no cargo build),
 # LOAD_FRONT (1: DynamoDB through bench/dynamodb_front.py, which counts the requests by
 # operation and their capacity units; their rates per second are printed at the end and
-# written to target/bench/results/load.json).
+# written to target/bench/results/load.json, or load-cache.json when CLIENT_CACHE_SECONDS
+# is set above 0 for the function).
 # Only loopback is ever addressed. Everything it starts it stops, by PID and process group
 # (scripts/lib/proc.sh), on any exit.
 # moto serializes requests (scripts/moto_server.py): it, not the function, bounds the rate.
@@ -114,7 +115,9 @@ read -r CLIENT_ID CLIENT_SECRET < <(
 
 if [[ "${LOAD_FRONT:-0}" == 1 ]]; then
   mkdir -p "$ROOT/target/bench/results"
+  # The report BENCHMARKS.md reads: load.json, or load-cache.json with the client cache on.
   front_report="$ROOT/target/bench/results/load.json"
+  [[ "${CLIENT_CACHE_SECONDS:-0}" != 0 ]] && front_report="$ROOT/target/bench/results/load-cache.json"
   front_port="$(free_port)"
   proc_start "$PYTHON" "$ROOT/bench/dynamodb_front.py" --upstream "$MOTO_ENDPOINT" \
     --port "$front_port" --report "$front_report" --meter >/dev/null 2>&1 </dev/null
