@@ -694,19 +694,20 @@ What each change trades away:
   none in the chain's own order. Lambda's credentials do not rotate within an execution
   environment's lifetime, so holding them fixed loses nothing. Without the variables (the
   admin tool, a developer's machine) the default chains run as before.
-- **Compiled-in CA roots, Amazon's only** (src/aws-roots.pem: Amazon Root CA 1–4 and
-  Starfield Services Root CA G2, which cross-signs them, as Mozilla's set carries them):
-  the system's trust store is no longer read at start-up nor consulted at all, and five
-  certificates are parsed instead of the system's 140-odd. Every AWS endpoint's
-  certificate chains to one of these (Amazon Trust Services). Traded: this pins the
-  service to Amazon Trust Services: an AWS endpoint served under another CA, or a
-  corporate TLS-inspecting proxy, fails the handshake until trusted through
-  `AWS_CA_BUNDLE` (a PEM file whose certificates are added to these; this benchmark's TLS
+- **Compiled-in CA roots, Amazon's only, in Lambda** (src/aws-roots.pem: Amazon Root CA
+  1–4 and Starfield Services Root CA G2, which cross-signs them, as Mozilla's set carries
+  them): where `AWS_LAMBDA_FUNCTION_NAME` is set, the system's trust store is no longer
+  read at start-up nor consulted at all, and five certificates are parsed instead of the
+  system's 140-odd. Every AWS endpoint's certificate chains to one of these (Amazon Trust
+  Services). Traded: the function is pinned to Amazon Trust Services: an AWS endpoint
+  served under another CA, or a TLS-inspecting proxy, fails the handshake until trusted
+  through `AWS_CA_BUNDLE` (a PEM file whose certificates are added; this benchmark's TLS
   front is trusted that way; the tests reach moto over plain HTTP and need nothing); a
-  distrust or a new root in the OS store reaches the service only with a new build.
-  Mozilla's whole set compiled in (webpki-root-certs) was measured first: the SDK takes
-  roots only as PEM, and decoding 118 certificates' PEM (a constant-time base64 decoder)
-  cost more CPU at init than reading the system bundle.
+  distrust or a new root in the OS store reaches the function only with a new build.
+  Outside Lambda (the admin tool, local runs) the system's trust store is used as
+  before, plus `AWS_CA_BUNDLE`. Mozilla's whole set compiled in (webpki-root-certs) was
+  measured first: the SDK takes roots only as PEM, and decoding 118 certificates' PEM (a
+  constant-time base64 decoder) cost more CPU at init than reading the system bundle.
 - **Stalled-stream protection off**: the SDK no longer measures each response body's
   throughput. Traded: a DynamoDB response that starts and then stalls is cut by the
   operation attempt timeout (60 % of `DYNAMODB_TIMEOUT_MS`) instead of after the

@@ -102,19 +102,35 @@ fn env_region(get: impl Fn(&str) -> Option<String>) -> Option<Region> {
         .map(Region::new)
 }
 
-/// The certificate authorities trusted for AWS endpoints: Amazon Trust Services' roots
-/// (Amazon Root CA 1 to 4, and Starfield Services Root Certificate Authority - G2, which
-/// cross-signs them), compiled into this binary (`aws-roots.pem`, copied from Mozilla's
-/// root set as webpki-root-certs carries it; a test checks that they are still there), so
-/// that start-up reads no file and parses five certificates rather than the system's
-/// hundred and more: every AWS endpoint's certificate chains to one of these. Plus, when
-/// `AWS_CA_BUNDLE` names a PEM file, the certificates in it (a local endpoint with its own
-/// CA, a TLS-inspecting proxy). The system's trust store is not consulted.
+/// The certificate authorities trusted for AWS endpoints. In Lambda
+/// (`AWS_LAMBDA_FUNCTION_NAME` set): Amazon Trust Services' roots (Amazon Root CA 1 to 4,
+/// and Starfield Services Root Certificate Authority - G2, which cross-signs them),
+/// compiled into this binary (`aws-roots.pem`, copied from Mozilla's root set as
+/// webpki-root-certs carries it; a test checks that they are still there), so that
+/// start-up reads no file and parses five certificates rather than the system's hundred
+/// and more: every AWS endpoint's certificate chains to one of these, and the system's
+/// trust store is not consulted. Elsewhere (the admin tool on an operator's machine,
+/// perhaps behind a TLS-inspecting proxy): the system's trust store, as before. Either
+/// way, when `AWS_CA_BUNDLE` names a PEM file, the certificates in it are trusted too (a
+/// local endpoint with its own CA, a proxy's CA).
 fn tls_context() -> TlsContext {
-    if bench::undo("native-roots") {
-        return TlsContext::default(); // the system's trust store, read at the first request
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    if bench::undo("native-roots") || !in_lambda {
+        // The system's trust store, read at the first connection.
+        return TlsContext::builder()
+            .with_trust_store(with_ca_bundle(TrustStore::default()))
+            .build()
+            .expect("a TLS context with a trust store only");
     }
-    let mut store = TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM);
+    let store = with_ca_bundle(TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM));
+    TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .expect("a TLS context with a trust store only")
+}
+
+/// `store` plus the certificates of the PEM file `AWS_CA_BUNDLE` names, if any.
+fn with_ca_bundle(mut store: TrustStore) -> TrustStore {
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
         // Checked here: the TLS stack would panic on an unreadable PEM at the first request.
         let extra = std::fs::read(&path)
@@ -134,10 +150,7 @@ fn tls_context() -> TlsContext {
             }
         }
     }
-    TlsContext::builder()
-        .with_trust_store(store)
-        .build()
-        .expect("a TLS context with a trust store only")
+    store
 }
 
 /// Amazon Trust Services' root certificates, PEM (see `tls_context`).
