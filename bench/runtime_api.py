@@ -2,7 +2,8 @@
 """A local Lambda Runtime API that times cold starts, and counts DynamoDB requests.
 
     runtime_api.py coldstart --moto URL --target NAME=BOOTSTRAP ... --out FILE.json
-    runtime_api.py count     --moto URL --bootstrap BOOTSTRAP --out FILE.json
+    runtime_api.py count     --moto URL --bootstrap BOOTSTRAP [--mode NAME:K=V,...] --out FILE.json
+    runtime_api.py profile   --moto URL --bootstrap BOOTSTRAP --out FILE.json   (perf)
     runtime_api.py panic     --target NAME=BOOTSTRAP ... --out FILE.json
 
 `coldstart` starts each bootstrap fresh, as Lambda does, in a clean Lambda-like
@@ -23,7 +24,9 @@ with --tls, request counting).
 `panic` checks what a panic in a handler does (bench/variants' panicker), per build.
 
 `count` runs the token function through one init, client_credentials issuances and a chain
-of refresh_token grants, and reports the DynamoDB requests of each, by operation.
+of refresh_token grants (when refresh tokens are issued), once per --mode (a set of the
+function's environment variables), and reports the DynamoDB requests of each, by
+operation, and their capacity units as DynamoDB would meter them (dynamodb_front.py).
 
 Both create the tables and a client on moto first (boto3, from moto's venv). The Runtime
 API implements GET /2018-06-01/runtime/invocation/next, POST .../invocation/{id}/response,
@@ -265,11 +268,12 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(202, b'{"status":"OK"}', [("Content-Type", "application/json")])
 
 
-def lambda_env(runtime_api, endpoint, name, cert_bundle):
+def lambda_env(runtime_api, endpoint, name, cert_bundle, front_ca=None):
     """The environment Lambda gives a provided.al2023 function, plus the service's. The
-    trust store is one PEM bundle, as on Amazon Linux 2023 (the system's bundle plus the
-    benchmark's CA), rather than this machine's /etc/ssl/certs directory."""
-    return {
+    system trust store is one PEM bundle, as on Amazon Linux 2023 (the system's bundle plus
+    the benchmark's CA), rather than this machine's /etc/ssl/certs directory; the function
+    trusts its compiled-in roots plus AWS_CA_BUNDLE (the front's CA alone)."""
+    env = {
         "SSL_CERT_FILE": cert_bundle,
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
@@ -293,6 +297,9 @@ def lambda_env(runtime_api, endpoint, name, cert_bundle):
         "CLIENTS_TABLE": CLIENTS_TABLE,
         "TOKENS_TABLE": TOKENS_TABLE,
     }
+    if front_ca:
+        env["AWS_CA_BUNDLE"] = front_ca
+    return env
 
 
 def peak_rss_kib(pid):
@@ -395,30 +402,36 @@ def check_ok(body):
 
 def cold_start(api, bootstrap, env, warm, log, front, name, stop_signal=signal.SIGKILL):
     """One cold start then `warm` invocations. Each span is also recorded without the time
-    the DynamoDB front spent waiting for moto (`*_own`): what the function itself took, so
+    the DynamoDB front spent waiting for moto (`*_own`), and without DynamoDB's whole share
+    as the function sees it (`*_net`: the time requests spent inside the front and moto,
+    and the CPU of the TLS handshakes' server side): what the function itself took, so
     that the emulator's latency (tens of ms under load) does not hide it."""
     setup_tables(front.moto, reset=True)
     front.phase(f"{name}:init")
     front.take_upstream()
+    front.take_endpoint()
     p = Process(api, bootstrap, env, log)
     try:
         _, t_next = p.expect("next")
         init = t_next - p.started
         init_own = init - front.take_upstream()
+        init_net = init - front.take_endpoint()
         init_cpu = cpu_ns(p.proc.pid)
         front.phase(f"{name}:first")
         first, body = p.invoke(json.dumps(ISSUE_EVENT).encode())
         first_own = first - front.take_upstream()
+        first_net = first - front.take_endpoint()
         check_ok(body)
         p.expect("next")
         after_first_cpu = cpu_ns(p.proc.pid)
         front.phase(f"{name}:warm")
-        warms, warms_own = [], []
+        warms, warms_own, warms_net = [], [], []
         event = json.dumps(ISSUE_EVENT).encode()
         for _ in range(warm):
             d, body = p.invoke(event)
             warms.append(d)
             warms_own.append(d - front.take_upstream())
+            warms_net.append(d - front.take_endpoint())
             check_ok(body)
             p.expect("next")
         end_cpu = cpu_ns(p.proc.pid)
@@ -433,6 +446,11 @@ def cold_start(api, bootstrap, env, warm, log, front, name, stop_signal=signal.S
         "first_ns": first,
         "first_own_ns": first_own,
         "start_to_first_response_ns": init + first,
+        "start_to_first_response_own_ns": init_own + first_own,
+        "init_net_ns": init_net,
+        "first_net_ns": first_net,
+        "warm_net_ns": warms_net,
+        "start_to_first_response_net_ns": init_net + first_net,
         "warm_ns": warms,
         "warm_own_ns": warms_own,
         "init_cpu_ns": init_cpu,
@@ -479,9 +497,10 @@ def cert_bundle(front, directory):
     return bundle
 
 
-def start_services(args):
+def start_services(args, metering=False):
     setup_tables(args.moto, reset=True)
-    front = Front(args.moto, os.path.abspath(args.tls_dir) if args.tls else None).start()
+    tls_dir = os.path.abspath(args.tls_dir) if args.tls else None
+    front = Front(args.moto, tls_dir, metering=metering).start()
     front.moto = args.moto
     api = RuntimeApi()
     threading.Thread(target=api.serve_forever, daemon=True).start()
@@ -491,7 +510,13 @@ def start_services(args):
 
 def per_run(front, name, phase, runs):
     ops = front.counts.get(f"{name}:{phase}", {})
-    return {"by_operation": ops, "per_invocation": sum(ops.values()) / runs}
+    out = {"by_operation": ops, "per_invocation": sum(ops.values()) / runs}
+    units = front.units.get(f"{name}:{phase}")
+    if units is not None or front.metering:
+        units = units or {"read": 0.0, "write": 0.0}
+        out["read_units"] = units["read"] / runs
+        out["write_units"] = units["write"] / runs
+    return out
 
 
 def cmd_coldstart(args):
@@ -502,7 +527,7 @@ def cmd_coldstart(args):
         targets.append((name, os.path.abspath(path)))
     os.makedirs(args.logs, exist_ok=True)
     logs = {name: open(os.path.join(args.logs, f"{name}.log"), "wb") for name, _ in targets}
-    env = {name: lambda_env(api.address, front.url, name, bundle) for name, _ in targets}
+    env = {name: lambda_env(api.address, front.url, name, bundle, front.ca) for name, _ in targets}
     for spec in args.env:  # NAME:KEY=VALUE, for one target
         name, _, assignment = spec.partition(":")
         key, _, value = assignment.partition("=")
@@ -553,6 +578,15 @@ def cmd_coldstart(args):
             "start_to_first_response_ms": summary(
                 [x["start_to_first_response_ns"] / 1e6 for x in s]
             ),
+            "start_to_first_response_own_ms": summary(
+                [x["start_to_first_response_own_ns"] / 1e6 for x in s]
+            ),
+            "init_net_ms": summary([x["init_net_ns"] / 1e6 for x in s]),
+            "first_net_ms": summary([x["first_net_ns"] / 1e6 for x in s]),
+            "warm_net_ms": summary([w / 1e6 for x in s for w in x["warm_net_ns"]]),
+            "start_to_first_response_net_ms": summary(
+                [x["start_to_first_response_net_ns"] / 1e6 for x in s]
+            ),
             "warm_ms": summary([w / 1e6 for x in s for w in x["warm_ns"]]),
             "warm_own_ms": summary([w / 1e6 for x in s for w in x["warm_own_ns"]]),
             "init_cpu_ms": summary([x["init_cpu_ns"] / 1e6 for x in s]),
@@ -569,39 +603,172 @@ def cmd_coldstart(args):
         json.dump(result, f, indent=1)
 
 
-def cmd_count(args):
-    front, api, bundle = start_services(args)
-    env = lambda_env(api.address, front.url, "token", bundle)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".log", "wb") as log:
-        front.counts.clear()
-        front.phase("token:init")
+def parse_mode(spec):
+    """NAME or NAME:KEY=VALUE,KEY=VALUE (the function's environment in that mode)."""
+    name, _, assignments = spec.partition(":")
+    env = dict(a.split("=", 1) for a in assignments.split(",") if a)
+    return name, env
+
+
+def create_signing_key(admin, moto):
+    """A JWT signing key on moto (sealed by moto's KMS), with the admin tool."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": REGION,
+        "CLIENTS_TABLE": CLIENTS_TABLE,
+        "TOKENS_TABLE": TOKENS_TABLE,
+    }
+    subprocess.run([admin, "create-signing-key"], env=env, check=True, capture_output=True)
+
+
+def count_mode(api, front, args, bundle, mode, extra_env):
+    """One process through init, issuances (and a chain of refreshes when refresh tokens
+    are issued): DynamoDB requests and capacity units per invocation, CPU per issuance."""
+    setup_tables(args.moto, reset=True)
+    if extra_env.get("TOKEN_FORMAT") == "jwt":
+        if not args.admin:
+            raise SystemExit("count: a jwt mode needs --admin (oauth-admin, to create a key)")
+        create_signing_key(args.admin, args.moto)
+    env = lambda_env(api.address, front.url, mode, bundle, front.ca)
+    env["AWS_ENDPOINT_URL_KMS"] = args.moto  # moto serves KMS too (JWT keys), plain HTTP
+    env.update(extra_env)
+    out = os.path.abspath(args.out)
+    with open(f"{out}.{mode}.log", "wb") as log:
+        front.phase(f"{mode}:init")
         p = Process(api, os.path.abspath(args.bootstrap), env, log)
+        refreshes = 0
         try:
             p.expect("next")
             issued = None
+            cpu_before = None
+            log_before = None
             for phase in ["first"] + ["issue"] * args.runs:
-                front.phase(f"token:{phase}")
+                if phase == "issue" and cpu_before is None:
+                    cpu_before = cpu_ns(p.proc.pid)
+                    log.flush()
+                    log_before = os.path.getsize(log.name)
+                front.phase(f"{mode}:{phase}")
                 _, body = p.invoke(json.dumps(ISSUE_EVENT).encode())
                 issued = json.loads(check_ok(body)["body"])
                 p.expect("next")
-            refresh = issued["refresh_token"]
-            for _ in range(args.runs):
-                front.phase("token:refresh")
-                _, body = p.invoke(json.dumps(refresh_event(refresh)).encode())
-                refresh = json.loads(check_ok(body)["body"])["refresh_token"]
-                p.expect("next")
+            issue_cpu = (cpu_ns(p.proc.pid) - cpu_before) / args.runs
+            log_bytes = (os.path.getsize(log.name) - log_before) / args.runs
+            refresh = issued.get("refresh_token")
+            if refresh:
+                for _ in range(args.runs):
+                    front.phase(f"{mode}:refresh")
+                    _, body = p.invoke(json.dumps(refresh_event(refresh)).encode())
+                    refresh = json.loads(check_ok(body)["body"])["refresh_token"]
+                    p.expect("next")
+                    refreshes += 1
             front.phase("idle")
         finally:
             p.finish()
+    result = {
+        "env": extra_env,
+        "token_type": "jwt" if issued["access_token"].count(".") == 2 else "opaque",
+        "refresh_token_issued": "refresh_token" in issued,
+        "issue_cpu_ms": issue_cpu / 1e6,
+        "log_bytes_per_issuance": log_bytes,
+        "init": per_run(front, mode, "init", 1),
+        "first_issuance": per_run(front, mode, "first", 1),
+        "issuance": per_run(front, mode, "issue", args.runs),
+    }
+    if refreshes:
+        result["refresh"] = per_run(front, mode, "refresh", refreshes)
+    return result
+
+
+def cmd_count(args):
+    front, api, bundle = start_services(args, metering=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    modes = [parse_mode(m) for m in (args.mode or ["token"])]
+    front.counts.clear()
+    result = {"runs": args.runs, "modes": {}}
+    for mode, extra_env in modes:
+        result["modes"][mode] = count_mode(api, front, args, bundle, mode, extra_env)
     api.shutdown()
     front.shutdown()
+    # The first mode's figures stay where the report has always read them.
+    first = result["modes"][modes[0][0]]
+    result.update({k: first[k] for k in ("init", "first_issuance", "issuance", "refresh") if k in first})
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+def crate_of(symbol):
+    """The crate (or [kernel], libc) a perf symbol belongs to, for grouping."""
+    sym = symbol.strip()
+    if sym.startswith("[k]"):
+        return "kernel"
+    sym = sym.removeprefix("[.]").strip()
+    for prefix in ("<", "_<"):
+        sym = sym.removeprefix(prefix)
+    name = sym.split("::", 1)[0] if "::" in sym else None
+    if name and name.replace("_", "").isalnum():
+        return name
+    if sym.startswith(("__memcpy", "__memmove", "__memset", "memcpy", "memmove", "malloc",
+                       "free", "_int_", "cfree", "realloc", "__libc", "__GI", "pthread")):
+        return "libc (allocator, memcpy)"
+    return "other"
+
+
+def cmd_profile(args):
+    """perf over warm issuances only: the process is started and served one issuance
+    first, then perf attaches to it for --invocations more."""
+    front, api, bundle = start_services(args)
+    env = lambda_env(api.address, front.url, "token", bundle, front.ca)
+    log = open(args.out + ".log", "wb")
+    setup_tables(args.moto, reset=True)
+    p = Process(api, os.path.abspath(args.bootstrap), env, log)
+    event = json.dumps(ISSUE_EVENT).encode()
+    try:
+        p.expect("next")
+        for _ in range(3):
+            check_ok(p.invoke(event)[1])
+            p.expect("next")
+        perf = subprocess.Popen(
+            ["perf", "record", "-F", "4999", "--call-graph", "fp", "-o", args.perf_data,
+             "-p", str(p.proc.pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # perf attached
+        cpu0 = cpu_ns(p.proc.pid)
+        for _ in range(args.invocations):
+            check_ok(p.invoke(event)[1])
+            p.expect("next")
+        cpu = (cpu_ns(p.proc.pid) - cpu0) / args.invocations
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+    finally:
+        p.finish()
+    api.shutdown()
+    front.shutdown()
+    report = subprocess.run(
+        ["perf", "report", "-i", args.perf_data, "--stdio", "--no-children", "--sort", "sym",
+         "-g", "none", "--percent-limit", "0"],
+        capture_output=True, text=True, check=True).stdout
+    symbols = []
+    for line in report.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "%" not in line.split()[0]:
+            continue
+        pct, _, sym = line.partition("%")
+        try:
+            symbols.append((float(pct), sym.strip()))
+        except ValueError:
+            continue
+    crates = {}
+    for pct, sym in symbols:
+        c = crate_of(sym)
+        crates[c] = crates.get(c, 0.0) + pct
     result = {
-        "runs": args.runs,
-        "init": per_run(front, "token", "init", 1),
-        "first_issuance": per_run(front, "token", "first", 1),
-        "issuance": per_run(front, "token", "issue", args.runs),
-        "refresh": per_run(front, "token", "refresh", args.runs),
+        "invocations": args.invocations,
+        "cpu_ms_per_invocation": cpu / 1e6,
+        "top_symbols": symbols[:25],
+        "by_crate": sorted(crates.items(), key=lambda kv: -kv[1]),
     }
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
@@ -649,7 +816,7 @@ def cmd_panic(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("coldstart", "count"):
+    for name in ("coldstart", "count", "profile"):
         c = sub.add_parser(name)
         c.add_argument("--moto", required=True, help="moto's endpoint, http://127.0.0.1:PORT")
         c.add_argument("--tls", action="store_true", help="DynamoDB over TLS (dynamodb_front.py)")
@@ -663,14 +830,22 @@ def main():
     c.add_argument("--stop-signal", default="KILL", help="KILL, or TERM under a profiler")
     c.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE for one target")
     c.add_argument("--quiet", action="store_true")
+    c = sub.choices["profile"]
+    c.add_argument("--bootstrap", required=True, help="a build with symbols")
+    c.add_argument("--invocations", type=int, default=2000)
+    c.add_argument("--perf-data", default="target/bench/perf.data")
     c = sub.add_parser("panic")
     c.add_argument("--target", action="append", required=True, help="NAME=BOOTSTRAP")
     c.add_argument("--out", required=True)
     c = sub.choices["count"]
     c.add_argument("--bootstrap", required=True)
     c.add_argument("--runs", type=int, default=5, help="issuances and refreshes")
+    c.add_argument("--mode", action="append", help="NAME[:KEY=VALUE,...]: a configuration")
+    c.add_argument("--admin", help="oauth-admin, to create a JWT signing key on moto")
     args = ap.parse_args()
-    {"coldstart": cmd_coldstart, "count": cmd_count, "panic": cmd_panic}[args.cmd](args)
+    commands = {"coldstart": cmd_coldstart, "count": cmd_count, "profile": cmd_profile,
+                "panic": cmd_panic}
+    commands[args.cmd](args)
 
 
 if __name__ == "__main__":

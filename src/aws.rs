@@ -1,12 +1,21 @@
 //! The AWS SDK client, built once at start-up: rustls on ring as the one TLS and crypto
 //! stack, timeouts that bound every DynamoDB call (PROTOCOL §7.3), and a warm-up request so
 //! that the first invocation does not pay for what init can do.
+//!
+//! Start-up is kept short (BENCHMARKS.md, "Init"): where Lambda's environment gives the
+//! credentials and the Region, they are taken from it directly instead of through the SDK's
+//! default chains; and the certificate authorities trusted are compiled in (Mozilla's set),
+//! not read from the system's bundle at start-up.
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::time::{Duration, Instant};
 
 /// Loads the SDK configuration (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`) and builds
@@ -26,21 +35,143 @@ pub async fn clients(timeout: Duration) -> (aws_sdk_dynamodb::Client, aws_sdk_km
     )
 }
 
-/// The SDK configuration loader with this service's HTTP client, timeouts and retries;
+/// The SDK configuration loader with this service's HTTP client, timeouts and retries, and,
+/// when the environment holds them (as Lambda's always does), its credentials and Region;
 /// callers may set more (an endpoint, a region, credentials) before loading.
+///
+/// Credentials and Region from the environment: Lambda sets `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and `AWS_REGION` for the function's role and
+/// Region, and the default chains would find exactly these first; taking them directly skips
+/// building the chains' other providers (profile files, SSO, web identity with its own STS
+/// client, the instance metadata service). Without them (the admin tool, a developer's
+/// profile or SSO) the default chains apply as before.
+///
+/// No stalled-stream protection: every response here is a small JSON document read at
+/// once, and the operation timeouts above already bound a stalled one; the protection
+/// would time every body's throughput on every request.
 pub fn config_loader(timeout: Duration) -> aws_config::ConfigLoader {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls_context())
         .build_https();
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_millis(500)))
         .operation_attempt_timeout(timeout.mul_f32(0.6))
         .operation_timeout(timeout)
         .build();
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeouts)
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if !bench::undo("stalled-stream") {
+        loader = loader.stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    }
+    if bench::undo("default-chains") {
+        return loader;
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    if let Some(credentials) = env_credentials(env) {
+        loader = loader.credentials_provider(credentials);
+    }
+    if let Some(region) = env_region(env) {
+        loader = loader.region(region);
+    }
+    loader
+}
+
+/// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`
+/// (optional), when the first two are set and not empty.
+fn env_credentials(get: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
+    let get = |name: &str| get(name).filter(|v| !v.is_empty());
+    let key = get("AWS_ACCESS_KEY_ID")?;
+    let secret = get("AWS_SECRET_ACCESS_KEY")?;
+    Some(Credentials::new(
+        key,
+        secret,
+        get("AWS_SESSION_TOKEN"),
+        None,
+        "Environment",
+    ))
+}
+
+/// The Region from `AWS_REGION`, else `AWS_DEFAULT_REGION` (the default chain's order).
+fn env_region(get: impl Fn(&str) -> Option<String>) -> Option<Region> {
+    let get = |name: &str| get(name).filter(|v| !v.is_empty());
+    get("AWS_REGION")
+        .or_else(|| get("AWS_DEFAULT_REGION"))
+        .map(Region::new)
+}
+
+/// The certificate authorities trusted for AWS endpoints. In Lambda
+/// (`AWS_LAMBDA_FUNCTION_NAME` set): Amazon Trust Services' roots (Amazon Root CA 1 to 4,
+/// and Starfield Services Root Certificate Authority - G2, which cross-signs them),
+/// compiled into this binary (`aws-roots.pem`, copied from Mozilla's root set as
+/// webpki-root-certs carries it; a test checks that they are still there), so that
+/// start-up reads no file and parses five certificates rather than the system's hundred
+/// and more: every AWS endpoint's certificate chains to one of these, and the system's
+/// trust store is not consulted. Elsewhere (the admin tool on an operator's machine,
+/// perhaps behind a TLS-inspecting proxy): the system's trust store, as before. Either
+/// way, when `AWS_CA_BUNDLE` names a PEM file, the certificates in it are trusted too (a
+/// local endpoint with its own CA, a proxy's CA).
+fn tls_context() -> TlsContext {
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty());
+    if bench::undo("native-roots") || !in_lambda {
+        // The system's trust store, read at the first connection.
+        return TlsContext::builder()
+            .with_trust_store(with_ca_bundle(TrustStore::default()))
+            .build()
+            .expect("a TLS context with a trust store only");
+    }
+    let store = with_ca_bundle(TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM));
+    TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .expect("a TLS context with a trust store only")
+}
+
+/// `store` plus the certificates of the PEM file `AWS_CA_BUNDLE` names, if any.
+fn with_ca_bundle(mut store: TrustStore) -> TrustStore {
+    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+        // Checked here: the TLS stack would panic on an unreadable PEM at the first request.
+        let extra = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| {
+                match CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>() {
+                    Ok(certs) if !certs.is_empty() => Ok(pem),
+                    Ok(_) => Err("no certificate in it".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
+        match extra {
+            Ok(pem) => store = store.with_pem_certificate(pem),
+            Err(error) => {
+                let path = path.to_string_lossy();
+                tracing::warn!(%path, %error, "AWS_CA_BUNDLE ignored");
+            }
+        }
+    }
+    store
+}
+
+/// Amazon Trust Services' root certificates, PEM (see `tls_context`).
+const AWS_ROOTS_PEM: &[u8] = include_bytes!("aws-roots.pem");
+
+/// What the benchmarks (bench/run.sh) compare, in builds with the `bench-variants` feature
+/// only: `OAUTH_BENCH_UNDO`, a comma-separated list of `default-chains` (the SDK's default
+/// credentials and Region chains), `native-roots` (the system's trust store) and
+/// `stalled-stream` (the SDK's stalled-stream protection), puts back the start-up as it
+/// was before each change, so that one run measures what each bought. Without the
+/// feature, nothing is undone.
+mod bench {
+    #[cfg(feature = "bench-variants")]
+    pub fn undo(change: &str) -> bool {
+        std::env::var("OAUTH_BENCH_UNDO").is_ok_and(|v| v.split(',').any(|c| c.trim() == change))
+    }
+
+    #[cfg(not(feature = "bench-variants"))]
+    pub fn undo(_change: &str) -> bool {
+        false
+    }
 }
 
 /// A key no item has: client ids and token hashes never contain `#`.
@@ -92,6 +223,76 @@ mod tests {
             .load()
             .await;
         aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn credentials_come_from_lambdas_variables() {
+        let c = env_credentials(vars(&[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "session"),
+        ]))
+        .expect("credentials");
+        assert_eq!(c.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(c.secret_access_key(), "secret");
+        assert_eq!(c.session_token(), Some("session"));
+        assert_eq!(c.expiry(), None);
+        let c = env_credentials(vars(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", ""),
+        ]))
+        .expect("credentials without a session token");
+        assert_eq!(c.session_token(), None);
+    }
+
+    #[test]
+    fn without_both_keys_the_default_chain_is_left_to_find_credentials() {
+        assert!(env_credentials(vars(&[])).is_none());
+        assert!(env_credentials(vars(&[("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")])).is_none());
+        assert!(env_credentials(vars(&[("AWS_SECRET_ACCESS_KEY", "secret")])).is_none());
+        let empty = [
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        assert!(env_credentials(vars(&empty)).is_none());
+    }
+
+    #[test]
+    fn region_is_aws_region_then_aws_default_region() {
+        let both = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-2"),
+        ];
+        assert_eq!(env_region(vars(&both)), Some(Region::new("eu-west-1")));
+        let default = [("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-east-2")];
+        assert_eq!(env_region(vars(&default)), Some(Region::new("us-east-2")));
+        assert_eq!(env_region(vars(&[])), None);
+    }
+
+    #[test]
+    fn the_compiled_in_roots_are_amazons_five_from_mozillas_set() {
+        let roots = CertificateDer::pem_slice_iter(AWS_ROOTS_PEM)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("PEM");
+        assert_eq!(roots.len(), 5);
+        for root in &roots {
+            assert!(
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS.contains(root),
+                "a root that Mozilla's set no longer holds"
+            );
+            let der: &[u8] = root.as_ref();
+            let names: [&[u8]; 2] = [b"Amazon Root CA ", b"Starfield Services Root"];
+            assert!(names.iter().any(|n| der.windows(n.len()).any(|w| w == *n)));
+        }
     }
 
     #[tokio::test]

@@ -12,7 +12,12 @@
 # Env: LOAD_COUNT (5000), LOAD_CONCURRENCY (32 connections), LOAD_INSTANCES (function
 # instances, 2), LOAD_SERVER (cargo-lambda | emulator), LOAD_MOTO (fast | stock: see
 # bench/load/moto_fast.py), LOAD_DEADLINE (seconds of firing, 900),
-# LOAD_PROFILE (release | dev; release by default), LOAD_READY_TIMEOUT (seconds, 900).
+# LOAD_PROFILE (release | dev; release by default), LOAD_READY_TIMEOUT (seconds, 900),
+# LOAD_BIN_DIR (a directory holding token and oauth-admin already built: no cargo build),
+# LOAD_FRONT (1: DynamoDB through bench/dynamodb_front.py, which counts the requests by
+# operation and their capacity units; their rates per second are printed at the end and
+# written to target/bench/results/load.json, or load-cache.json when CLIENT_CACHE_SECONDS
+# is set above 0 for the function).
 # Only loopback is ever addressed. Everything it starts it stops, by PID and process group
 # (scripts/lib/proc.sh), on any exit.
 # moto serializes requests (scripts/moto_server.py): it, not the function, bounds the rate.
@@ -53,7 +58,12 @@ PYTHON="$ROOT/.tools/venv/bin/python"
 command -v curl >/dev/null 2>&1 || die "curl not found (apt-get install curl)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-WATCH_PID=""
+WATCH_PID="" FRONT_PID=""
+stop_front() {
+  local p="$FRONT_PID"
+  FRONT_PID=""
+  proc_stop "$p" 10
+}
 stop_watch() {
   local p="$WATCH_PID"
   WATCH_PID=""
@@ -62,6 +72,7 @@ stop_watch() {
 cleanup() {
   trap - EXIT INT TERM
   stop_watch
+  stop_front
   moto_stop
 }
 
@@ -85,16 +96,35 @@ unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
 export CLIENTS_TABLE=load-clients TOKENS_TABLE=load-tokens
 export LOG_LEVEL=info
 
-log "building oauth-admin and token ($PROFILE)"
-cargo build "${build_flag[@]}" --features admin --bin oauth-admin >&2
-cargo build "${build_flag[@]}" --bin token >&2
-admin="$ROOT/target/$target_dir/oauth-admin"
+if [[ -n "${LOAD_BIN_DIR:-}" ]]; then
+  bin_dir="$(cd "$LOAD_BIN_DIR" && pwd)"
+  [[ -x "$bin_dir/token" && -x "$bin_dir/oauth-admin" ]] || die "no token or oauth-admin in $bin_dir"
+else
+  log "building oauth-admin and token ($PROFILE)"
+  cargo build "${build_flag[@]}" --features admin --bin oauth-admin >&2
+  cargo build "${build_flag[@]}" --bin token >&2
+  bin_dir="$ROOT/target/$target_dir"
+fi
+admin="$bin_dir/oauth-admin"
 "$admin" create-tables >&2
 creds="$("$admin" create-client --name load-test --scope quotes:read --json)"
 read -r CLIENT_ID CLIENT_SECRET < <(
   "$PYTHON" -c 'import json, sys; c = json.load(sys.stdin); print(c["client_id"], c["client_secret"])' <<<"$creds"
 )
 [[ -n "$CLIENT_ID" && -n "$CLIENT_SECRET" ]] || die "cannot read oauth-admin's output"
+
+if [[ "${LOAD_FRONT:-0}" == 1 ]]; then
+  mkdir -p "$ROOT/target/bench/results"
+  # The report BENCHMARKS.md reads: load.json, or load-cache.json with the client cache on.
+  front_report="$ROOT/target/bench/results/load.json"
+  [[ "${CLIENT_CACHE_SECONDS:-0}" != 0 ]] && front_report="$ROOT/target/bench/results/load-cache.json"
+  front_port="$(free_port)"
+  proc_start "$PYTHON" "$ROOT/bench/dynamodb_front.py" --upstream "$MOTO_ENDPOINT" \
+    --port "$front_port" --report "$front_report" --meter >/dev/null 2>&1 </dev/null
+  FRONT_PID=$!
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$front_port"
+  log "DynamoDB through the counting front on $AWS_ENDPOINT_URL_DYNAMODB (pid $FRONT_PID)"
+fi
 
 port="$(free_port)"
 url="http://127.0.0.1:$port/oauth"
@@ -104,7 +134,7 @@ if [[ "$SERVER" == cargo-lambda ]]; then
   proc_start cargo lambda watch -A 127.0.0.1 -P "$port" --bin token --ignore-changes \
     --concurrency "$INSTANCES" "${build_flag[@]}" >"$watch_log" 2>&1 </dev/null
 else
-  proc_start "$PYTHON" "$ROOT/bench/load/serve.py" --binary "$ROOT/target/$target_dir/token" \
+  proc_start "$PYTHON" "$ROOT/bench/load/serve.py" --binary "$bin_dir/token" \
     --port "$port" --instances "$INSTANCES" >"$watch_log" 2>&1 </dev/null
 fi
 WATCH_PID=$!
@@ -138,9 +168,16 @@ for page in db.get_paginator("scan").paginate(TableName=sys.argv[2], ProjectionE
 EOF
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/Mem:/ {print $2}') GiB; profile $PROFILE; $SERVER with $INSTANCES function instances; moto ($MOTO_KIND) serialized"
+[[ -n "$FRONT_PID" ]] && kill -USR1 "$FRONT_PID" # count from here: the load only
 rc=0
 "$PYTHON" "$ROOT/bench/load/load.py" --url "$url" --count "$COUNT" \
   --concurrency "$CONCURRENCY" --deadline "$DEADLINE" \
   --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" \
   --dynamodb-endpoint "$MOTO_ENDPOINT" --tokens-table "$TOKENS_TABLE" || rc=$?
+if [[ -n "$FRONT_PID" ]]; then
+  kill -TERM "$FRONT_PID"
+  for _ in $(seq 50); do kill -0 "$FRONT_PID" 2>/dev/null || break; sleep 0.1; done
+  FRONT_PID=""
+  echo "DynamoDB requests during the load (bench/dynamodb_front.py): $(cat "$front_report")"
+fi
 exit "$rc"
