@@ -241,6 +241,10 @@ pub enum Table {
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
+    /// The same client with the SDK's retries off, for the writes that must never be sent
+    /// twice blindly (`batch_put_tokens`). Built once here rather than by a per-request
+    /// `config_override`, which would rebuild the operation's configuration on every call.
+    client_once: Client,
     clients_table: String,
     tokens_table: String,
 }
@@ -249,15 +253,17 @@ impl DynamoStore {
     /// A store over `client`, each of whose operations reports its duration to the
     /// request's metrics ([`crate::metrics`]).
     pub fn new(client: Client, clients_table: &str, tokens_table: &str) -> Self {
-        let client = Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .interceptor(OperationTimer)
+        let timed = client.config().to_builder().interceptor(OperationTimer);
+        let client_once = Client::from_conf(
+            timed
+                .clone()
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
                 .build(),
         );
+        let client = Client::from_conf(timed.build());
         DynamoStore {
             client,
+            client_once,
             clients_table: clients_table.to_owned(),
             tokens_table: tokens_table.to_owned(),
         }
@@ -630,14 +636,9 @@ impl DynamoStore {
                 conflict_pause(attempt).await;
             }
             let sent = self
-                .client
+                .client_once
                 .batch_write_item()
                 .request_items(&self.tokens_table, pending)
-                .customize()
-                .config_override(
-                    aws_sdk_dynamodb::Config::builder()
-                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
-                )
                 .send()
                 .await;
             match sent {
