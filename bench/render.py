@@ -694,7 +694,8 @@ issuances per build, three runs; defaults, two DynamoDB requests):
   (`RuntimeComponentsBuilder::merge_from` above). A second client, built once at start-up
   from the same configuration with retries off, does the same: warm CPU 1.06 → 1.01, 1.03
   → 0.99 and 0.97 → 0.94 ms in three runs (about 4 % less), and the bootstrap 180 KB
-  smaller. Trades nothing: the two clients share the HTTP client and its connections.
+  smaller. Trades 0.02–0.16 ms more init CPU in the six runs (the second client is built at
+  start-up); the two clients share the HTTP client and its connections.
 - **Rejected: mimalloc as the global allocator.** Warm CPU 0.92 → 0.84, 0.92 → 0.83
   and 1.00 → 0.89 ms in three runs (about 10 % less, the allocator's share in the profile), but init CPU 3.6 → 4.7 ms and peak RSS
   10.2 → 16.0 MiB (its arenas), which gives back the cold-start target's margin; glibc's
