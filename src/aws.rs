@@ -4,8 +4,9 @@
 //!
 //! Start-up is kept short (BENCHMARKS.md, "Init"): where Lambda's environment gives the
 //! credentials and the Region, they are taken from it directly instead of through the SDK's
-//! default chains; and the certificate authorities trusted are compiled in (Mozilla's set),
-//! not read from the system's bundle at start-up.
+//! default chains; and the certificate authorities trusted are compiled in (Amazon's five roots),
+//! not read from the system's bundle at start-up; and the TLS connector is built once, at
+//! the first request, not also each time a service client is constructed.
 
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
@@ -14,6 +15,12 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::time::{Duration, Instant};
@@ -24,15 +31,17 @@ pub async fn dynamodb_client(timeout: Duration) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&config_loader(timeout).load().await)
 }
 
-/// A DynamoDB client and a KMS client from one loaded configuration (the standard
-/// variables, `AWS_ENDPOINT_URL` locally), both bounded by `timeout`. Building the KMS
-/// client costs no request.
-pub async fn clients(timeout: Duration) -> (aws_sdk_dynamodb::Client, aws_sdk_kms::Client) {
+/// A DynamoDB client, and the key service's (KMS) unsealing from the same loaded
+/// configuration (the standard variables, `AWS_ENDPOINT_URL` locally), both bounded by
+/// `timeout`. The KMS client is built at its first use (`KmsUnseal::on_first_use`).
+pub async fn clients(timeout: Duration) -> (aws_sdk_dynamodb::Client, crate::kms::KmsUnseal) {
     let config = config_loader(timeout).load().await;
-    (
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_kms::Client::new(&config),
-    )
+    let kms = if bench::undo("eager-kms") {
+        crate::kms::KmsUnseal::new(aws_sdk_kms::Client::new(&config))
+    } else {
+        crate::kms::KmsUnseal::on_first_use(config.clone())
+    };
+    (aws_sdk_dynamodb::Client::new(&config), kms)
 }
 
 /// The SDK configuration loader with this service's HTTP client, timeouts and retries, and,
@@ -54,6 +63,11 @@ pub fn config_loader(timeout: Duration) -> aws_config::ConfigLoader {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls_context())
         .build_https();
+    let http = if bench::undo("eager-connector") {
+        http
+    } else {
+        SharedHttpClient::new(ConnectorOnFirstRequest(http))
+    };
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_millis(500)))
         .operation_attempt_timeout(timeout.mul_f32(0.6))
@@ -77,6 +91,42 @@ pub fn config_loader(timeout: Duration) -> aws_config::ConfigLoader {
         loader = loader.region(region);
     }
     loader
+}
+
+/// The SDK's HTTP client, less the TLS connector it builds and drops each time a service
+/// client is constructed. That build (`validate_base_client_config`, a rustls
+/// configuration, its trust store parsed) is there so that a system trust store is read
+/// when a client is constructed rather than at its first request; the connector a request
+/// uses is built at that first request all the same, and kept. With a DynamoDB and a key
+/// service client, start-up built three connectors and used one; now it builds one, at
+/// the first request (in the token function, the warm-up at init). What it trades: an
+/// unreadable system trust store (outside Lambda) shows at the first request instead of at
+/// construction, where nothing reported it either.
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`
@@ -158,8 +208,10 @@ const AWS_ROOTS_PEM: &[u8] = include_bytes!("aws-roots.pem");
 
 /// What the benchmarks (bench/run.sh) compare, in builds with the `bench-variants` feature
 /// only: `OAUTH_BENCH_UNDO`, a comma-separated list of `default-chains` (the SDK's default
-/// credentials and Region chains), `native-roots` (the system's trust store) and
-/// `stalled-stream` (the SDK's stalled-stream protection), puts back the start-up as it
+/// credentials and Region chains), `native-roots` (the system's trust store),
+/// `stalled-stream` (the SDK's stalled-stream protection), `eager-connector` (a TLS
+/// connector built with each service client) and `eager-kms` (the KMS client built at
+/// start-up), puts back the start-up as it
 /// was before each change, so that one run measures what each bought. Without the
 /// feature, nothing is undone.
 mod bench {

@@ -9,15 +9,43 @@ use crate::store::{StoreError, StoreResult};
 use aws_sdk_kms::primitives::Blob;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 
 /// Unseals signing keys through KMS `Decrypt`.
 pub struct KmsUnseal {
-    client: aws_sdk_kms::Client,
+    client: KmsClient,
+}
+
+enum KmsClient {
+    Built(aws_sdk_kms::Client),
+    /// Built from the configuration at the first unseal.
+    OnFirstUse(Box<aws_config::SdkConfig>, OnceLock<aws_sdk_kms::Client>),
 }
 
 impl KmsUnseal {
     pub fn new(client: aws_sdk_kms::Client) -> Self {
-        KmsUnseal { client }
+        KmsUnseal {
+            client: KmsClient::Built(client),
+        }
+    }
+
+    /// A client built from `config` at the first unseal, not before: the token function
+    /// starts without one (constructing it, its endpoint rules included, is a tenth of a
+    /// millisecond or two of start-up), and a function whose clients are all opaque never
+    /// builds it. The first JWT issuance of a process already waits for a `Decrypt`.
+    pub fn on_first_use(config: aws_config::SdkConfig) -> Self {
+        KmsUnseal {
+            client: KmsClient::OnFirstUse(Box::new(config), OnceLock::new()),
+        }
+    }
+
+    fn client(&self) -> &aws_sdk_kms::Client {
+        match &self.client {
+            KmsClient::Built(client) => client,
+            KmsClient::OnFirstUse(config, cell) => {
+                cell.get_or_init(|| aws_sdk_kms::Client::new(config))
+            }
+        }
     }
 }
 
@@ -28,7 +56,7 @@ impl Unseal for KmsUnseal {
     ) -> Pin<Box<dyn Future<Output = StoreResult<Vec<u8>>> + Send + 'a>> {
         Box::pin(async move {
             let out = self
-                .client
+                .client()
                 .decrypt()
                 .key_id(&key.kms_key_id)
                 .ciphertext_blob(Blob::new(key.sealed_private.clone()))

@@ -4,7 +4,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use oauth_token_service::config::Config;
 use oauth_token_service::http::App;
 use oauth_token_service::keys::JwtKeys;
-use oauth_token_service::kms::KmsUnseal;
 use oauth_token_service::oauth::{ClientCache, Issuer, system_clock_ms};
 use oauth_token_service::store::dynamodb::{DynamoStore, Table};
 use oauth_token_service::{aws, logging};
@@ -37,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init.mark("sdk");
     let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
     // Signing keys for JWT clients, unsealed by KMS on first use (once per key).
-    let jwt_keys = JwtKeys::new(Some(Box::new(KmsUnseal::new(kms))));
+    let jwt_keys = JwtKeys::new(Some(Box::new(kms)));
     init.mark("store");
     // Credentials, endpoint and a pooled connection now, not in the first invocation.
     if !init.lazy() {
