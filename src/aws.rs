@@ -25,23 +25,21 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::time::{Duration, Instant};
 
-/// Loads the SDK configuration (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`) and builds
-/// a DynamoDB client whose operations, retries included, end within `timeout`.
-pub async fn dynamodb_client(timeout: Duration) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&config_loader(timeout).load().await)
+/// The SDK configuration (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB` or
+/// `AWS_ENDPOINT_URL` locally), its operations, retries included, bounded by `timeout`:
+/// what the functions build their clients from.
+pub async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
+    config_loader(timeout).load().await
 }
 
-/// A DynamoDB client, and the key service's (KMS) unsealing from the same loaded
-/// configuration (the standard variables, `AWS_ENDPOINT_URL` locally), both bounded by
-/// `timeout`. The KMS client is built at its first use (`KmsUnseal::on_first_use`).
-pub async fn clients(timeout: Duration) -> (aws_sdk_dynamodb::Client, crate::kms::KmsUnseal) {
-    let config = config_loader(timeout).load().await;
-    let kms = if bench::undo("eager-kms") {
+/// The key service's (KMS) unsealing over `config`, its client built at the first unseal
+/// (`KmsUnseal::on_first_use`).
+pub fn kms_unseal(config: aws_config::SdkConfig) -> crate::kms::KmsUnseal {
+    if bench::undo("eager-kms") {
         crate::kms::KmsUnseal::new(aws_sdk_kms::Client::new(&config))
     } else {
-        crate::kms::KmsUnseal::on_first_use(config.clone())
-    };
-    (aws_sdk_dynamodb::Client::new(&config), kms)
+        crate::kms::KmsUnseal::on_first_use(config)
+    }
 }
 
 /// The SDK configuration loader with this service's HTTP client, timeouts and retries, and,

@@ -15,8 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env().inspect_err(|e| {
         tracing::error!(variable = e.variable, "{e}");
     })?;
-    let client = aws::dynamodb_client(config.dynamodb_timeout).await;
-    let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
+    let sdk = aws::sdk_config(config.dynamodb_timeout).await;
+    let store = DynamoStore::from_sdk_config(&sdk, &config.clients_table, &config.tokens_table);
     // Credentials, endpoint and a pooled connection now, not in the first invocation.
     store.warm_up(Table::Tokens, config.dynamodb_timeout).await;
     // Verifies JWTs with the published keys; never unseals a private key.

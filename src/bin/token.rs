@@ -32,11 +32,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     init.mark("config");
-    let (client, kms) = aws::clients(config.dynamodb_timeout).await;
+    let sdk = aws::sdk_config(config.dynamodb_timeout).await;
     init.mark("sdk");
-    let store = DynamoStore::new(client, &config.clients_table, &config.tokens_table);
+    let store = DynamoStore::from_sdk_config(&sdk, &config.clients_table, &config.tokens_table);
     // Signing keys for JWT clients, unsealed by KMS on first use (once per key).
-    let jwt_keys = JwtKeys::new(Some(Box::new(kms)));
+    let jwt_keys = JwtKeys::new(Some(Box::new(aws::kms_unseal(sdk))));
     init.mark("store");
     // Credentials, endpoint and a pooled connection now, not in the first invocation.
     if !init.lazy() {

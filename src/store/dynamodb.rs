@@ -253,7 +253,27 @@ impl DynamoStore {
     /// A store over `client`, each of whose operations reports its duration to the
     /// request's metrics ([`crate::metrics`]).
     pub fn new(client: Client, clients_table: &str, tokens_table: &str) -> Self {
-        let timed = client.config().to_builder().interceptor(OperationTimer);
+        Self::from_builder(client.config().to_builder(), clients_table, tokens_table)
+    }
+
+    /// A store over clients built from the loaded SDK configuration, as [`DynamoStore::new`]
+    /// builds them from a client's: the functions' start-up, which so constructs two
+    /// DynamoDB clients rather than three.
+    pub fn from_sdk_config(
+        config: &aws_config::SdkConfig,
+        clients_table: &str,
+        tokens_table: &str,
+    ) -> Self {
+        let builder = aws_sdk_dynamodb::config::Builder::from(config);
+        Self::from_builder(builder, clients_table, tokens_table)
+    }
+
+    fn from_builder(
+        builder: aws_sdk_dynamodb::config::Builder,
+        clients_table: &str,
+        tokens_table: &str,
+    ) -> Self {
+        let timed = builder.interceptor(OperationTimer);
         let client_once = Client::from_conf(
             timed
                 .clone()
