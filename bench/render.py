@@ -45,10 +45,12 @@ MODES = [
 
 START_UP = [
     # (variants target, what it is)
-    ("before", "the start-up before these changes (all three undone)"),
+    ("before", "the start-up before these changes (all five undone)"),
     ("undo-chains", "all changes but credentials and Region from the environment"),
     ("undo-roots", "all changes but the compiled-in CA roots"),
     ("undo-stalled", "all changes but stalled-stream protection off"),
+    ("undo-connector", "all changes but one TLS connector, built at the first request"),
+    ("undo-kms", "all changes but the KMS client built at the first unseal"),
     ("after", "the committed start-up"),
     ("lazy", "the committed start-up without the warm-up GetItem"),
 ]
@@ -604,8 +606,9 @@ def start_up_section(variants, results_dir):
         labels = {
             "logging": "JSON log subscriber",
             "config": "Config::from_env",
-            "sdk": "SDK configuration and clients (aws::clients)",
-            "store": "store, JWT keyring",
+            "sdk": "SDK configuration (aws::sdk_config)",
+            "store": "DynamoDB clients (DynamoStore::from_sdk_config), JWT keyring, KMS "
+            "client (built here only when undone)",
             "warm_up": "warm-up GetItem (TCP, TLS handshake with the trust store built, "
             "signing, moto)",
             "rng": "RNG",
@@ -734,10 +737,38 @@ What each change trades away:
   throughput. Traded: a DynamoDB response that starts and then stalls is cut by the
   operation attempt timeout (60 % of `DYNAMODB_TIMEOUT_MS`) instead of after the
   protection's grace period (5 s by default, longer than that timeout anyway).
+- **One TLS connector, built at the first request** (src/aws.rs,
+  `ConnectorOnFirstRequest`): the SDK's HTTP client builds a connector (a rustls
+  configuration, its trust store's PEM decoded) each time a service client is constructed,
+  only to drop it (it is there so that a system trust store is read at construction), and
+  builds the one requests use at the first request; with the DynamoDB clients and the KMS
+  client, start-up built three or four connectors and used one. The wrapper leaves the
+  dropped builds out; the connector is built at the warm-up, in init. Traded: outside
+  Lambda, an unreadable system trust store shows at the first request instead of when a
+  client is constructed (neither reported it).
+- **The KMS client built at the first unseal** (src/kms.rs, `KmsUnseal::on_first_use`):
+  only a JWT signing key's unsealing needs it, once per key per process. Traded: the first
+  JWT issuance of an execution environment also constructs the client (a fraction of a
+  millisecond, beside the `Decrypt` round trip it waits for anyway); a function whose
+  clients are all opaque never builds it.
+- **Two DynamoDB clients, built from the SDK configuration** (src/store/dynamodb.rs,
+  `DynamoStore::from_sdk_config`; not undoable above): the functions used to construct a
+  client only for the store to rebuild it with its operation timer (and again without
+  retries). Nothing is traded: the two clients are the same as before.
 - **The warm-up GetItem at init** is kept: it opens DynamoDB's connection (TLS handshake)
   during init, so that the first invocation costs about what a warm one does (first
   invocation target); without it ("without the warm-up" above) the first invocation pays
   the handshake. It costs one read unit per cold start and is billed as init time.
+
+What is left of the first invocation's excess over a warm one was probed with a build
+that, at init, ran one whole real issuance (GetItem, BatchWriteItem, answer, log line)
+before taking its first event, which no function should ship (a write per cold start):
+in one interleaved run of 20 cold starts × 20 warm issuances it took the first invocation
+from 1.55 to 1.47 ms against warm ones of 1.31 and 1.33 ms (less DynamoDB time), 1.18× →
+1.10×. So the first invocation's remaining excess is about half code and data touched
+for the first time by the writes and the answer (page faults, stack growth, the first
+span), and half what no rehearsal reaches: lambda_runtime's first answer and the first
+wake-up after init.
 """
 
 PROFILE_NOTE = """\
