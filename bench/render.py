@@ -65,8 +65,8 @@ VARIANTS = [
     ("lazy-thin-unwind", "as above with panic unwind", "panic = \"unwind\" (see the panic check)"),
     ("lazy-fat-unwind", "fat LTO, 1 codegen unit, strip, panic unwind, opt-level 3",
      "lto = \"fat\""),
-    ("lazy-fat-unwind-s", "as above with opt-level \"s\"", "opt-level = \"s\" (measured, not "
-     "kept)"),
+    ("lazy-fat-unwind-s", "as above with opt-level \"s\"", "opt-level = \"s\" (the committed "
+     "profile)"),
     ("lazy-shipped", "[profile.release] of Cargo.toml", "the profile as committed"),
     ("token", "[profile.release] of Cargo.toml", "SDK warm-up at init (src/aws.rs, "
      "src/bin/token.rs)"),
@@ -135,8 +135,11 @@ def cold_table(run, names, labels):
         ("CPU: first invocation", "first_cpu_ms"),
         ("CPU: warm invocation", "warm_cpu_ms"),
         ("peak RSS (MiB)", "peak_rss_mib"),
+        ("minor page faults: init", "init_faults"),
+        ("minor page faults: first invocation", "first_faults"),
+        ("minor page faults: warm invocation", "warm_faults"),
     ]
-    head = "| ms (RSS: MiB) | " + " | ".join(
+    head = "| ms (RSS: MiB; page faults: count) | " + " | ".join(
         f"{labels[n]} median | {labels[n]} p99" for n in names
     )
     if len(names) == 2:
@@ -146,9 +149,10 @@ def cold_table(run, names, labels):
         if any(key not in t[n] for n in names):
             continue
         cells = []
+        digits = 0 if key in ("init_faults", "first_faults") else 1 if "faults" in key else 2
         for n in names:
             s = t[n][key]
-            cells += [ms(s["median"]), ms(s["p99"])]
+            cells += [ms(s["median"], digits), ms(s["p99"], digits)]
         if len(names) == 2:
             a, b = t[names[1]][key]["median"], t[names[0]][key]["median"]
             cells.append(f"{ratio(a, b):.1f}×")
@@ -760,27 +764,62 @@ What each change trades away:
   invocation target); without it ("without the warm-up" above) the first invocation pays
   the handshake. It costs one read unit per cold start and is billed as init time.
 
-What is left of the first invocation's excess over a warm one was probed with a build
-that, at init, ran one whole real issuance (GetItem, BatchWriteItem, answer, log line)
-before taking its first event, which no function should ship (a write per cold start):
-in one interleaved run of 20 cold starts × 20 warm issuances it took the first invocation
-from 1.55 to 1.47 ms against warm ones of 1.31 and 1.33 ms (less DynamoDB time), 1.18× →
-1.10×. So the first invocation's remaining excess is about half code and data touched
-for the first time by the writes and the answer (page faults, stack growth, the first
-span), and half what no rehearsal reaches: lambda_runtime's first answer and the first
-wake-up after init.
+What is left of the first invocation's excess over a warm one is not work left undone.
+Counted with callgrind on 2026-12-06 (`valgrind --tool=callgrind`, the bench-variants
+build, one cold start, a dump after init, after the first invocation and after each of
+five warm ones): the first invocation runs 1.51 million instructions in user space, a
+warm one 1.49 million (+1.4 %); the floor 163 against 159 thousand (+2.6 %). Yet in the
+tables above the first takes about 1.4× a warm one's CPU, and the floor's 2×. It is the same work on a cold
+machine: pages touched for the first time (between the end of init and the first
+request's log line, by the faulting address: 15 heap and 14 stack pages, 4 of code), and
+caches, TLB and branch predictors that have not yet seen the request path. A rehearsal
+moves that into init rather than removing it, and only part of it: a build that, at
+init, ran one whole real issuance (GetItem, BatchWriteItem, answer, log line) before
+taking its first event, which no function should ship (a write per cold start), took the
+first invocation from 1.55 to 1.47 ms against warm ones of 1.31 and 1.33 ms (less
+DynamoDB time; one interleaved run of 20 cold starts × 20 warm issuances, 1.18× →
+1.10×).
+
+Where init's own time goes, from two profiles of cold starts taken on 2026-12-06, of
+the build before opt-level "s" (below) was committed:
+
+- `perf record -a -F 20000 -g` over 11 cold starts (init only): page-fault handling is
+  38 % of init's CPU samples (mapping the executable's file pages, 17 %), the dynamic
+  loader 15 % (relocation 10 %), the warm-up GetItem 29 % (of which TCP and the TLS
+  handshake 13 %: rustls's client hello and its X25519 key share 3 %; the SDK's
+  orchestration and signing about 14 %), building the two DynamoDB clients 6 %.
+- `perf record -e minor-faults -d` over six cold starts (init, the first invocation and
+  one warm one), by the faulting address: about 95 in the executable's code (6.6 MB,
+  nearly all of it mapped by then: each fault maps up to 16 pages around it), 77 in
+  `.data.rel.ro` (every page the loader's 19,600 relocations write, copied on write), 78
+  in the heap, 47 in the stack (the async state machines), 19 in read-only data and about
+  40 in the shared libraries: some 365 in all, against the floor's 104.
+
+So code size is most of what is left: **opt-level "s"** (now the committed profile, see
+below) makes the code a third smaller; in three interleaved runs (20–30 cold starts × 20
+warm issuances, opt-level 3 against "s") it took init less DynamoDB time down by 0.15,
+0.25 and 0.21 ms and its page faults from 365 to 307–321, start to first answer less
+DynamoDB time by 0.15 and 0.20 ms in two of the runs (0.05 ms longer in the third), and left a warm issuance's CPU where it was
+(−0.07, −0.02 and 0.00 ms). Measured and not kept: `madvise(MADV_POPULATE_READ)` over the
+code at the start of `main` (init 0.25 ms longer: it maps the same pages and the ones
+never run; it needs Linux 5.14 anyway), and reading one byte per 64 KB of code to fault
+it in ahead (no change). Left alone: a non-PIE build (no relocations to apply, but no
+address-space randomisation of the code either), packed relative relocations (DT_RELR
+needs glibc 2.36; Amazon Linux 2023 has 2.34), and ordering functions so that the code
+a cold start runs is contiguous (a profile-driven link order to keep up to date).
 """
 
 PROFILE_NOTE = """\
 ## Release profile
 
 Not measured in this run (`bench/run.sh --profiles` does: five more LTO builds). The
-committed `[profile.release]` (opt-level 3, fat LTO, one codegen unit, symbols stripped,
-panic unwind) was chosen by that comparison in an earlier run on this kind of machine:
-fat LTO over thin made the bootstrap smaller (4.15 → 3.71 MB zipped) and a warm
-invocation's CPU about 8 % lower; opt-level "s" saved 0.9 MB zipped for no measurable
-CPU; panic = "unwind" costs 0.5 MB zipped and keeps a panicking request from killing the
-execution environment.
+committed `[profile.release]` (opt-level "s", fat LTO, one codegen unit, symbols
+stripped, panic unwind) was chosen by that comparison in an earlier run on this kind of
+machine, and by the start-up profile above: fat LTO over thin made the bootstrap smaller
+(4.15 → 3.71 MB zipped) and a warm invocation's CPU about 8 % lower; opt-level "s" saved
+0.9 MB zipped for no measurable CPU, and was kept once init's page faults were seen to be
+mostly the code's (see "Init" above); panic = "unwind" costs 0.5 MB zipped and keeps a
+panicking request from killing the execution environment.
 """
 
 METHOD = """\

@@ -14,7 +14,8 @@ client_credentials request: form body, Basic credentials) and records:
 - first invocation: the first event handed over to its response arriving;
 - warm invocations: the same for the N events that follow in the same process;
 - the CPU time the process spent in each phase (/proc/<pid>/task/*/schedstat);
-- its peak RSS (VmHWM, read just before it is stopped);
+- its peak RSS (VmHWM, read just before it is stopped) and its minor page faults in each
+  phase (/proc/<pid>/stat);
 - the DynamoDB requests it made in each phase.
 
 Targets are interleaved, the order alternating each round, so that drift in the machine
@@ -324,6 +325,16 @@ def cpu_ns(pid):
     return total
 
 
+def minor_faults(pid):
+    """Minor page faults of the process so far, its threads included (/proc/<pid>/stat's
+    tenth field): pages touched for the first time, code and data alike."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[7])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+
+
 class Failure(Exception):
     pass
 
@@ -417,6 +428,7 @@ def cold_start(api, bootstrap, env, warm, log, front, name, stop_signal=signal.S
         init_own = init - front.take_upstream()
         init_net = init - front.take_endpoint()
         init_cpu = cpu_ns(p.proc.pid)
+        init_faults = minor_faults(p.proc.pid)
         front.phase(f"{name}:first")
         first, body = p.invoke(json.dumps(ISSUE_EVENT).encode())
         first_own = first - front.take_upstream()
@@ -424,6 +436,7 @@ def cold_start(api, bootstrap, env, warm, log, front, name, stop_signal=signal.S
         check_ok(body)
         p.expect("next")
         after_first_cpu = cpu_ns(p.proc.pid)
+        after_first_faults = minor_faults(p.proc.pid)
         front.phase(f"{name}:warm")
         warms, warms_own, warms_net = [], [], []
         event = json.dumps(ISSUE_EVENT).encode()
@@ -435,6 +448,7 @@ def cold_start(api, bootstrap, env, warm, log, front, name, stop_signal=signal.S
             check_ok(body)
             p.expect("next")
         end_cpu = cpu_ns(p.proc.pid)
+        end_faults = minor_faults(p.proc.pid)
         front.phase("idle")
     except Failure:
         p.finish()
@@ -457,6 +471,9 @@ def cold_start(api, bootstrap, env, warm, log, front, name, stop_signal=signal.S
         "first_cpu_ns": after_first_cpu - init_cpu,
         "warm_cpu_ns": (end_cpu - after_first_cpu) / warm if warm else None,
         "peak_rss_kib": rss_kib,
+        "init_faults": init_faults,
+        "first_faults": after_first_faults - init_faults,
+        "warm_faults": (end_faults - after_first_faults) / warm if warm else None,
     }
 
 
@@ -593,6 +610,9 @@ def cmd_coldstart(args):
             "first_cpu_ms": summary([x["first_cpu_ns"] / 1e6 for x in s]),
             "warm_cpu_ms": summary([x["warm_cpu_ns"] / 1e6 for x in s]),
             "peak_rss_mib": summary([x["peak_rss_kib"] / 1024 for x in s]),
+            "init_faults": summary([x["init_faults"] for x in s]),
+            "first_faults": summary([x["first_faults"] for x in s]),
+            "warm_faults": summary([x["warm_faults"] for x in s]),
             "dynamodb_requests": {
                 "init": per_run(front, name, "init", args.cold),
                 "first": per_run(front, name, "first", args.cold),
