@@ -208,7 +208,10 @@ async fn decide_jwt<S: Verifier>(store: &S, keys: &JwtKeys, token: &str, now: u6
             });
         }
     };
-    match store.is_jwt_revoked(&claims.jti).await {
+    match store
+        .is_jwt_revoked(&claims.jti, &claims.client_id, claims.iat)
+        .await
+    {
         Ok(false) => Decision {
             verdict: Verdict::Allowed,
             principal: Some(Principal {

@@ -51,7 +51,9 @@ impl Keyring {
 
     /// The keys a verifier must know at `now`: every key not yet signing (published ahead,
     /// as gateways cache keys), the signing key, and each older key until `MAX_JWT_TTL`
-    /// after the key that replaced it started signing.
+    /// plus `KEYRING_REFRESH` after the key that replaced it started signing: a process
+    /// that read the keyring just before the switch signs with the older key for up to
+    /// `KEYRING_REFRESH` more, and its last token lives `MAX_JWT_TTL` at most.
     pub fn published(&self, now: u64) -> Vec<&SigningKey> {
         let signing = self.signing_key(now);
         self.keys
@@ -67,7 +69,8 @@ impl Keyring {
                     .filter(|o| o.active_from > k.active_from && o.active_from <= now)
                     .map(|o| o.active_from)
                     .min();
-                replaced_at.is_some_and(|at| now < at.saturating_add(MAX_JWT_TTL))
+                let last_signed = |at: u64| at.saturating_add(KEYRING_REFRESH.as_secs());
+                replaced_at.is_some_and(|at| now < last_signed(at).saturating_add(MAX_JWT_TTL))
             })
             .collect()
     }
@@ -218,9 +221,11 @@ mod tests {
         assert_eq!(ring.signing_key(999).unwrap().public.kid, "a");
         assert_eq!(kids(&ring, 999), ["a", "b"]);
         assert_eq!(ring.signing_key(1000).unwrap().public.kid, "b");
-        // The retired key stays published until its last token has expired.
-        assert_eq!(kids(&ring, 1000 + MAX_JWT_TTL - 1), ["a", "b"]);
-        assert_eq!(kids(&ring, 1000 + MAX_JWT_TTL), ["b"]);
+        // The retired key stays published until its last token has expired: one signed
+        // by a process whose keyring was read just before the switch.
+        let last = 1000 + KEYRING_REFRESH.as_secs() + MAX_JWT_TTL;
+        assert_eq!(kids(&ring, last - 1), ["a", "b"]);
+        assert_eq!(kids(&ring, last), ["b"]);
         assert!(Keyring::default().signing_key(5).is_none());
     }
 }

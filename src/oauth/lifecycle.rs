@@ -149,7 +149,7 @@ impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + S
             if !visible
                 || self
                     .store
-                    .is_jwt_revoked(&claims.jti)
+                    .is_jwt_revoked(&claims.jti, &claims.client_id, claims.iat)
                     .await
                     .map_err(store_error)?
             {

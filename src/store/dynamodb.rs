@@ -11,7 +11,7 @@
 //!   client id can take (see [`AUDIT_KEY_PREFIX`] for why there).
 
 use super::*;
-use crate::keys::SigningKey;
+use crate::keys::{MAX_JWT_TTL, SigningKey};
 use crate::oauth::jwt::PublicKey;
 use crate::oauth::model::TokenFormat;
 use aws_sdk_dynamodb::Client;
@@ -76,6 +76,11 @@ pub mod attr {
 
     /// A revoked JWT: key `jwt#<jti>` in the tokens table, until the token expires.
     pub const JWT_KEY_PREFIX: &str = "jwt#";
+
+    /// When a client's tokens were last revoked (disable, delete): key
+    /// `revoked-client#<client>` in the tokens table, `revoked_at` in epoch seconds, kept
+    /// as long as a JWT issued before it may live.
+    pub const REVOKED_CLIENT_KEY_PREFIX: &str = "revoked-client#";
 
     /// Quota windows: key `quota#<client>#<window start>` in the tokens table.
     pub const QUOTA_KEY_PREFIX: &str = "quota#";
@@ -466,6 +471,7 @@ impl ClientAdmin for DynamoStore {
     /// Through a paginated scan of the tokens table: it has no index on the client id,
     /// which the request path never needs.
     async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
+        self.raise_client_revocation(client_id, now).await?;
         let mut revoked = 0;
         let mut start = None;
         loop {
@@ -1293,6 +1299,32 @@ impl PutKeyring for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Sets the client's revocation time to `now` unless it is later already (one
+    /// conditional write: two runs of the admin tool, on clocks that disagree, never lower
+    /// it). JWTs of the client issued until then are refused from this write on.
+    async fn raise_client_revocation(&self, client_id: &str, now: u64) -> StoreResult<()> {
+        let key = format!("{}{client_id}", attr::REVOKED_CLIENT_KEY_PREFIX);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&key))
+            .update_expression("SET #at = :now, #kind = :kind, #expires = :expires")
+            .condition_expression("attribute_not_exists(#at) OR #at < :now")
+            .expression_attribute_names("#at", attr::REVOKED_AT)
+            .expression_attribute_names("#kind", attr::KIND)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":kind", s("revoked_client"))
+            .expression_attribute_values(":expires", n(now.saturating_add(MAX_JWT_TTL)))
+            .send()
+            .await;
+        // A failed condition: a later revocation time is stored already.
+        written("UpdateItem", result).map(|_| ())
+    }
+}
+
 impl JwtRevocations for DynamoStore {
     async fn revoke_jwt(&self, jti: &str, expires_at: u64) -> StoreResult<()> {
         self.client
@@ -1310,21 +1342,56 @@ impl JwtRevocations for DynamoStore {
             .map_err(|e| classify("PutItem", e))
     }
 
-    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
+    /// One BatchGetItem of the two items that can revoke the token: `jwt#<jti>` and the
+    /// client's `revoked-client#<client>`.
+    async fn is_jwt_revoked(
+        &self,
+        jti: &str,
+        client_id: &str,
+        issued_at: u64,
+    ) -> StoreResult<bool> {
+        let jti_key = format!("{}{jti}", attr::JWT_KEY_PREFIX);
+        let client_key = format!("{}{client_id}", attr::REVOKED_CLIENT_KEY_PREFIX);
+        let keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([(attr::TOKEN_HASH.to_owned(), s(&jti_key))]))
+            .keys(HashMap::from([(
+                attr::TOKEN_HASH.to_owned(),
+                s(&client_key),
+            )]))
+            .consistent_read(true)
+            .projection_expression("#hash, #at")
+            .expression_attribute_names("#hash", attr::TOKEN_HASH)
+            .expression_attribute_names("#at", attr::REVOKED_AT)
+            .build()
+            .map_err(build_error)?;
         let out = self
             .client
-            .get_item()
-            .table_name(&self.tokens_table)
-            .key(
-                attr::TOKEN_HASH,
-                s(&format!("{}{jti}", attr::JWT_KEY_PREFIX)),
-            )
-            .consistent_read(true)
-            .projection_expression("token_hash")
+            .batch_get_item()
+            .request_items(&self.tokens_table, keys)
             .send()
             .await
-            .map_err(|e| classify("GetItem", e))?;
-        Ok(out.item.is_some_and(|i| !i.is_empty()))
+            .map_err(|e| classify("BatchGetItem", e))?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(StoreError::Unavailable(
+                "BatchGetItem: keys left unprocessed".into(),
+            ));
+        }
+        let items = out
+            .responses
+            .and_then(|mut r| r.remove(&self.tokens_table))
+            .unwrap_or_default();
+        Ok(items.iter().any(|item| {
+            match item.get(attr::TOKEN_HASH).and_then(|v| v.as_s().ok()) {
+                Some(key) if *key == jti_key => true,
+                Some(key) if *key == client_key => item
+                    .get(attr::REVOKED_AT)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|at| at.parse::<u64>().ok())
+                    // Unreadable: refused, as a revocation is what it was written for.
+                    .is_none_or(|at| issued_at <= at),
+                _ => false,
+            }
+        }))
     }
 }
 

@@ -15,6 +15,9 @@ struct Tables {
     keyring: Option<Keyring>,
     /// Revoked JWTs' `jti`, with when they expire.
     revoked_jwts: HashMap<String, u64>,
+    /// Clients whose tokens were revoked, with when (epoch seconds): their JWTs issued
+    /// until then are refused.
+    revoked_clients: HashMap<String, u64>,
     /// Quota counts by client id and window start.
     quotas: HashMap<(String, u64), u64>,
     /// The admin tool's audit trail, in the order appended.
@@ -270,7 +273,10 @@ impl ClientAdmin for MemoryStore {
     async fn revoke_client_tokens(&self, client_id: &str, now: u64) -> StoreResult<u64> {
         round_trip().await;
         let mut revoked = 0;
-        for tok in self.lock().tokens.values_mut() {
+        let mut t = self.lock();
+        let at = t.revoked_clients.entry(client_id.to_owned()).or_insert(now);
+        *at = (*at).max(now);
+        for tok in t.tokens.values_mut() {
             if tok.client_id == client_id && tok.is_live(now) {
                 tok.revoked = true;
                 revoked += 1;
@@ -310,9 +316,18 @@ impl JwtRevocations for MemoryStore {
         Ok(())
     }
 
-    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
+    async fn is_jwt_revoked(
+        &self,
+        jti: &str,
+        client_id: &str,
+        issued_at: u64,
+    ) -> StoreResult<bool> {
         round_trip().await;
-        Ok(self.lock().revoked_jwts.contains_key(jti))
+        let t = self.lock();
+        Ok(t.revoked_jwts.contains_key(jti)
+            || t.revoked_clients
+                .get(client_id)
+                .is_some_and(|at| issued_at <= *at))
     }
 }
 

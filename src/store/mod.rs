@@ -211,8 +211,11 @@ pub trait ClientAdmin: GetClient + Sync {
         client_id: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Revokes every live token issued to `client_id`; returns how many this call revoked
-    /// (expired, consumed and revoked ones are left as they are).
+    /// Revokes every live token issued to `client_id`; returns how many stored tokens this
+    /// call revoked (expired, consumed and revoked ones are left as they are). JWT access
+    /// tokens, which are not stored, are revoked through the client's revocation time,
+    /// written first (raised to `now`, never lowered): every JWT of the client issued at or
+    /// before it is refused (`JwtRevocations::is_jwt_revoked`).
     fn revoke_client_tokens(
         &self,
         client_id: &str,
@@ -236,14 +239,23 @@ pub trait PutKeyring: GetKeyring {
 }
 
 /// Revocations of JWT access tokens, which are not stored themselves: a revoked token's
-/// `jti` is remembered until the token expires.
+/// `jti` is remembered until the token expires, and a client whose tokens were revoked
+/// (disabled or deleted) has its revocation time.
 pub trait JwtRevocations: Sync {
     fn revoke_jwt(
         &self,
         jti: &str,
         expires_at: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    fn is_jwt_revoked(&self, jti: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Whether the JWT `jti`, issued to `client_id` at `issued_at` (epoch seconds), is
+    /// revoked: its `jti` was, or its client's tokens were at or after `issued_at`. One
+    /// strongly consistent request.
+    fn is_jwt_revoked(
+        &self,
+        jti: &str,
+        client_id: &str,
+        issued_at: u64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// Per-client token quotas (PROTOCOL §11.1), counted in fixed windows shared by every

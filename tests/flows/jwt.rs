@@ -7,9 +7,10 @@ use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use oauth_token_service::admin::ops;
 use oauth_token_service::authorizer::{Verdict, decide};
 use oauth_token_service::http::App;
-use oauth_token_service::keys::{JwtKeys, Keyring, MAX_JWT_TTL};
+use oauth_token_service::keys::{JwtKeys, KEYRING_REFRESH, Keyring, MAX_JWT_TTL};
 use oauth_token_service::oauth::{Issuer, TokenFormat};
 use serde_json::{Value, json};
 
@@ -313,6 +314,67 @@ pub async fn a_revoked_jwt_is_refused_until_it_expires<S: FlowStore>() {
     assert_eq!(i["active"], true);
 }
 
+/// Disabling or deleting a client revokes its live tokens (PROTOCOL §8), JWT access
+/// tokens too, which are not stored: the authorizer and introspection refuse every JWT
+/// the client was issued up to then, and nobody else's.
+pub async fn a_disabled_or_deleted_clients_jwts_are_refused<S: FlowStore>() {
+    let f = Fixture::<S>::new().await;
+    let before = f.issue("jwt-app").await;
+    let old = tok(&before, "access_token");
+    let opaque = f.issue("opaque-app").await;
+    let theirs = tok(&opaque, "access_token");
+    assert_eq!(f.authorizer(old).await, Verdict::Allowed);
+
+    let disabled_at = now();
+    ops::disable_client(&f.store, "jwt-app", disabled_at)
+        .await
+        .expect("disable");
+    assert_eq!(f.authorizer(old).await, Verdict::Revoked);
+    assert_eq!(f.introspected(old).await, json!({"active": false}));
+    assert_eq!(
+        f.authorizer(theirs).await,
+        Verdict::Allowed,
+        "another client"
+    );
+    assert_eq!(f.introspected(theirs).await["active"], true);
+
+    // Enabled again: what it was issued before stays refused, what it gets now works.
+    ops::set_disabled(&f.store, "jwt-app", false, now())
+        .await
+        .expect("enable");
+    while now() <= disabled_at {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let after = f.issue("jwt-app").await;
+    let new = tok(&after, "access_token");
+    assert_eq!(f.authorizer(new).await, Verdict::Allowed);
+    assert_eq!(f.introspected(new).await["active"], true);
+    assert_eq!(f.authorizer(old).await, Verdict::Revoked);
+    // Disabling again, even with a clock behind the first run's, never lowers the
+    // revocation time: the new token is refused once its client is disabled again.
+    ops::disable_client(&f.store, "jwt-app", disabled_at - 60)
+        .await
+        .expect("disable with an earlier clock");
+    assert_eq!(f.authorizer(old).await, Verdict::Revoked);
+    ops::set_disabled(&f.store, "jwt-app", false, now())
+        .await
+        .expect("enable");
+    assert_eq!(f.authorizer(new).await, Verdict::Allowed);
+
+    // Deleted: refused as well.
+    let deleted = ops::delete_client(&f.store, "jwt-app", now())
+        .await
+        .expect("delete");
+    assert_eq!(deleted.0, ops::Deletion::Deleted);
+    assert_eq!(f.authorizer(new).await, Verdict::Revoked);
+    assert_eq!(f.introspected(new).await, json!({"active": false}));
+    assert_eq!(
+        f.authorizer(theirs).await,
+        Verdict::Allowed,
+        "another client"
+    );
+}
+
 pub async fn a_jwt_family_is_revoked_on_reuse_jwts_included<S: FlowStore>() {
     let f = Fixture::<S>::new().await;
     let first = f.issue("jwt-app").await;
@@ -392,7 +454,7 @@ pub async fn a_rotated_key_is_published_at_once_and_signs_only_after_the_delay<S
     // Once every token k1 signed has expired, k1 is no longer published.
     let ring = later.store.get_keyring().await.unwrap().unwrap();
     let published: Vec<&str> = ring
-        .published(now() + MAX_JWT_TTL)
+        .published(now() + KEYRING_REFRESH.as_secs() + MAX_JWT_TTL)
         .iter()
         .map(|k| k.public.kid.as_str())
         .collect();

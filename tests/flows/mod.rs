@@ -125,6 +125,7 @@ macro_rules! all_flows {
             jwt::introspection_and_the_authorizer_accept_a_live_jwt,
             jwt::forged_jwts_are_refused_everywhere,
             jwt::a_revoked_jwt_is_refused_until_it_expires,
+            jwt::a_disabled_or_deleted_clients_jwts_are_refused,
             jwt::a_jwt_family_is_revoked_on_reuse_jwts_included,
             jwt::a_rotated_key_is_published_at_once_and_signs_only_after_the_delay,
             jwt::discovery_documents_name_the_keys,
