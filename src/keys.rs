@@ -69,8 +69,8 @@ impl Keyring {
                     .filter(|o| o.active_from > k.active_from && o.active_from <= now)
                     .map(|o| o.active_from)
                     .min();
-                let last_signed = |at: u64| at.saturating_add(KEYRING_REFRESH.as_secs());
-                replaced_at.is_some_and(|at| now < last_signed(at).saturating_add(MAX_JWT_TTL))
+                let published_for = KEYRING_REFRESH.as_secs() + MAX_JWT_TTL;
+                replaced_at.is_some_and(|at| now < at.saturating_add(published_for))
             })
             .collect()
     }

@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update,
@@ -561,11 +562,7 @@ impl GetClientAndToken for DynamoStore {
             .send()
             .await
             .map_err(|e| classify("BatchGetItem", e))?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(StoreError::Unavailable(
-                "BatchGetItem: keys left unprocessed".into(),
-            ));
-        }
+        all_processed(&out)?;
         let mut responses = out.responses.unwrap_or_default();
         let mut first = |table: &str| responses.remove(table).and_then(|v| v.into_iter().next());
         let client = first(&self.clients_table)
@@ -712,11 +709,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| classify("BatchGetItem", e))?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(StoreError::Unavailable(
-                "BatchGetItem: keys left unprocessed".into(),
-            ));
-        }
+        all_processed(&out)?;
         let stored = out
             .responses
             .and_then(|mut r| r.remove(&self.tokens_table))
@@ -998,6 +991,27 @@ impl Revoke for DynamoStore {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// A BatchGetItem answer that left keys unprocessed (throttling) is no answer: reported
+/// as storage unavailable rather than read as items missing.
+fn all_processed(out: &BatchGetItemOutput) -> StoreResult<()> {
+    if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(StoreError::Unavailable(
+            "BatchGetItem: keys left unprocessed".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The tokens table's key of a revoked JWT.
+fn jwt_key(jti: &str) -> String {
+    format!("{}{jti}", attr::JWT_KEY_PREFIX)
+}
+
+/// The tokens table's key of a client's revocation time.
+fn revoked_client_key(client_id: &str) -> String {
+    format!("{}{client_id}", attr::REVOKED_CLIENT_KEY_PREFIX)
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -1304,7 +1318,7 @@ impl DynamoStore {
     /// conditional write: two runs of the admin tool, on clocks that disagree, never lower
     /// it). JWTs of the client issued until then are refused from this write on.
     async fn raise_client_revocation(&self, client_id: &str, now: u64) -> StoreResult<()> {
-        let key = format!("{}{client_id}", attr::REVOKED_CLIENT_KEY_PREFIX);
+        let key = revoked_client_key(client_id);
         let result = self
             .client
             .update_item()
@@ -1330,10 +1344,7 @@ impl JwtRevocations for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.tokens_table)
-            .item(
-                attr::TOKEN_HASH,
-                s(&format!("{}{jti}", attr::JWT_KEY_PREFIX)),
-            )
+            .item(attr::TOKEN_HASH, s(&jwt_key(jti)))
             .item(attr::KIND, s("revoked_jwt"))
             .item(attr::EXPIRES_AT, n(expires_at))
             .send()
@@ -1350,8 +1361,8 @@ impl JwtRevocations for DynamoStore {
         client_id: &str,
         issued_at: u64,
     ) -> StoreResult<bool> {
-        let jti_key = format!("{}{jti}", attr::JWT_KEY_PREFIX);
-        let client_key = format!("{}{client_id}", attr::REVOKED_CLIENT_KEY_PREFIX);
+        let jti_key = jwt_key(jti);
+        let client_key = revoked_client_key(client_id);
         let keys = KeysAndAttributes::builder()
             .keys(HashMap::from([(attr::TOKEN_HASH.to_owned(), s(&jti_key))]))
             .keys(HashMap::from([(
@@ -1371,11 +1382,7 @@ impl JwtRevocations for DynamoStore {
             .send()
             .await
             .map_err(|e| classify("BatchGetItem", e))?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(StoreError::Unavailable(
-                "BatchGetItem: keys left unprocessed".into(),
-            ));
-        }
+        all_processed(&out)?;
         let items = out
             .responses
             .and_then(|mut r| r.remove(&self.tokens_table))

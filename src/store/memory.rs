@@ -274,8 +274,10 @@ impl ClientAdmin for MemoryStore {
         round_trip().await;
         let mut revoked = 0;
         let mut t = self.lock();
-        let at = t.revoked_clients.entry(client_id.to_owned()).or_insert(now);
-        *at = (*at).max(now);
+        t.revoked_clients
+            .entry(client_id.to_owned())
+            .and_modify(|at| *at = (*at).max(now))
+            .or_insert(now);
         for tok in t.tokens.values_mut() {
             if tok.client_id == client_id && tok.is_live(now) {
                 tok.revoked = true;
