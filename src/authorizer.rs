@@ -6,7 +6,7 @@
 use crate::keys::JwtKeys;
 use crate::oauth::jwt::{self, Refusal};
 use crate::oauth::{TokenKind, token};
-use crate::store::{GetKeyring, GetToken, JwtRevocations};
+use crate::store::{GetFamily, GetKeyring, GetToken, JwtRevocations, family_revoked};
 use serde_json::{Value, json};
 
 /// Longest token value considered; anything longer is not one of ours (a JWT of this
@@ -138,13 +138,14 @@ pub async fn authorize<S: Verifier>(store: &S, event: &Value, now: u64) -> (Valu
     (decision.response(), decision.verdict)
 }
 
-/// What the authorizer reads: tokens, the keyring and JWT revocations.
-pub trait Verifier: GetToken + GetKeyring + JwtRevocations {}
-impl<T: GetToken + GetKeyring + JwtRevocations> Verifier for T {}
+/// What the authorizer reads: tokens, family records, the keyring and JWT revocations.
+pub trait Verifier: GetToken + GetFamily + GetKeyring + JwtRevocations {}
+impl<T: GetToken + GetFamily + GetKeyring + JwtRevocations> Verifier for T {}
 
 /// Decides one authorizer event. A JWT is verified with the published keys (`keys`, read
 /// from the keyring at most every few minutes) and its revocation with one read; an opaque
-/// token with one read of its record.
+/// token with one read of its record, and a second of its family's record when it was
+/// issued beside a refresh token.
 pub async fn decide<S: Verifier>(
     store: &S,
     keys: Option<&JwtKeys>,
@@ -172,18 +173,26 @@ pub async fn decide<S: Verifier>(
         }
     };
     if record.kind != TokenKind::Access {
-        Decision::deny(Verdict::NotAnAccessToken)
+        return Decision::deny(Verdict::NotAnAccessToken);
     } else if record.revoked {
-        Decision::deny(Verdict::Revoked)
+        return Decision::deny(Verdict::Revoked);
     } else if now >= record.expires_at {
-        Decision::deny(Verdict::Expired)
-    } else {
-        Decision {
+        return Decision::deny(Verdict::Expired);
+    }
+    // A token of a refresh family: its family record decides, whether or not a revocation's
+    // sweep reached the token itself. A second read, for such tokens only.
+    match family_revoked(store, &record).await {
+        Ok(false) => Decision {
             verdict: Verdict::Allowed,
             principal: Some(Principal {
                 scope: record.scope.join(" "),
                 client_id: record.client_id,
             }),
+        },
+        Ok(true) => Decision::deny(Verdict::Revoked),
+        Err(e) => {
+            tracing::error!(detail = %e, "family lookup failed: denying");
+            Decision::deny(Verdict::StorageFailed)
         }
     }
 }
@@ -208,10 +217,7 @@ async fn decide_jwt<S: Verifier>(store: &S, keys: &JwtKeys, token: &str, now: u6
             });
         }
     };
-    match store
-        .is_jwt_revoked(&claims.jti, &claims.client_id, claims.iat)
-        .await
-    {
+    match store.is_jwt_revoked(&claims).await {
         Ok(false) => Decision {
             verdict: Verdict::Allowed,
             principal: Some(Principal {

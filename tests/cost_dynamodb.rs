@@ -268,3 +268,43 @@ async fn the_cache_still_checks_the_secret_and_rereads_after_a_failure() {
         assert_eq!(ops, ["GetItem"]);
     }
 }
+
+#[tokio::test]
+async fn the_authorizer_reads_a_family_record_only_for_tokens_of_a_refresh_family() {
+    // An opaque token issued alone: one GetItem. One issued beside a refresh token: its
+    // record, then its family's (the revocation's decision). A JWT: one BatchGetItem of its
+    // revocation items, the family's record among them when it names one (`sid`).
+    let bench = Bench::new().await;
+    let rng = ring::rand::SystemRandom::new();
+    let keys = test_jwt_keys();
+    let cases: [(&str, bool, &[&str]); 4] = [
+        ("opaque", false, &["GetItem"]),
+        ("opaque", true, &["GetItem", "GetItem"]),
+        ("jwt", false, &["BatchGetItem"]),
+        ("jwt", true, &["BatchGetItem"]),
+    ];
+    for (client, refresh, expected) in cases {
+        let policy = policy(refresh);
+        let app = test_app_with(&bench.store, &policy, &rng);
+        let a = Answer::from_event(&app.handle_event(&bench.issue(client)).await);
+        assert_eq!(a.status, 200, "{client}: {}", a.body);
+        let token = a.body["access_token"].as_str().unwrap();
+        let event = authorizer_event(Some(&format!("Bearer {token}")));
+        // The keyring is read once per process (cached), not per request.
+        let _ =
+            oauth_token_service::authorizer::decide(&bench.store, Some(keys), &event, now()).await;
+        bench.fake.take_operations();
+        let decision =
+            oauth_token_service::authorizer::decide(&bench.store, Some(keys), &event, now()).await;
+        assert_eq!(
+            decision.verdict,
+            oauth_token_service::authorizer::Verdict::Allowed,
+            "{client}, refresh {refresh}"
+        );
+        let ops = bench.fake.take_operations();
+        assert_eq!(ops, expected, "{client}, refresh {refresh}");
+        note(&format!(
+            "authorizer, {client} (refresh {refresh}): {ops:?}"
+        ));
+    }
+}

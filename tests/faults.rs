@@ -14,10 +14,13 @@ mod common;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
+use oauth_token_service::authorizer::{Verdict, decide};
 use oauth_token_service::http::App;
+use oauth_token_service::keys::Keyring;
+use oauth_token_service::oauth::TokenFormat;
 use oauth_token_service::oauth::token;
-use oauth_token_service::store::GetToken;
 use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::store::{GetFamily, GetToken, PutKeyring};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -494,6 +497,128 @@ async fn a_rotation_committed_but_never_answered_is_answered_with_its_tokens() {
     assert!(authorized(&store, issued.body["access_token"].as_str().unwrap()).await);
     let next = setup.refresh_event(a.body["refresh_token"].as_str().unwrap());
     assert_issued(&answer(&app, &next).await.0);
+}
+
+/// `/oauth/revoke` of `token` by the client `id`.
+fn revoke_event(id: &str, secret: &str, token: &str) -> Value {
+    form_post_to(
+        "/oauth/revoke",
+        &format!("token={token}"),
+        &[("authorization", &basic(id, secret))],
+    )
+}
+
+/// Whether the resource server `api` is told that `token` is active.
+async fn introspected_active(app: &App<'_, DynamoStore>, secret: &str, token: &str) -> bool {
+    let event = form_post_to(
+        "/oauth/introspect",
+        &format!("token={token}"),
+        &[("authorization", &basic("api", secret))],
+    );
+    let (a, _) = answer(app, &event).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body["active"] == json!(true)
+}
+
+/// The authorizer's verdict on `token`, JWTs included.
+async fn verdict(store: &DynamoStore, token: &str) -> Verdict {
+    let event = authorizer_event(Some(&format!("Bearer {token}")));
+    decide(store, Some(test_jwt_keys()), &event, now())
+        .await
+        .verdict
+}
+
+#[tokio::test]
+async fn a_family_revocation_whose_sweep_fails_still_refuses_every_token_of_the_family() {
+    // The attacker's best chance: the revocation's decision (the family record) lands, then
+    // DynamoDB fails every write of the sweep that marks the family's tokens one by one.
+    // The revoking request says so, and from its answer on no token of the family is
+    // accepted anywhere, opaque or JWT, though none of them was marked: the family record
+    // decides, the sweep is cleanup. Another family of the same client is untouched.
+    let setup = Setup::new().await;
+    let mut jwt_app = client_with_secret("jwt-app", &setup.secret, &["read"]);
+    jwt_app.token_format = Some(TokenFormat::Jwt);
+    let mut api = client_with_secret("api", &setup.secret, &[]);
+    api.resource_server = true;
+    for c in [&jwt_app, &api] {
+        assert!(setup.moto.put_client(c, true).await.unwrap());
+    }
+    let ring = Keyring {
+        version: 1,
+        keys: vec![test_signing_key("k1", now() - 10)],
+    };
+    assert!(setup.moto.put_keyring(None, &ring).await.unwrap());
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = test_app(&store, &rng);
+    let tok = |a: &Answer, key: &str| a.body[key].as_str().expect(key).to_owned();
+    let issue_as = |id: &'static str| {
+        json_post(
+            &json!({"grant_type": "client_credentials", "client_id": id, "client_secret": setup.secret}),
+        )
+    };
+    let refresh_as = |id: &'static str, rt: &str| {
+        json_post(&json!({
+            "grant_type": "refresh_token", "refresh_token": rt,
+            "client_id": id, "client_secret": setup.secret,
+        }))
+    };
+
+    for (id, sweep_op) in [("app", "UpdateItem"), ("jwt-app", "PutItem")] {
+        let (first, _) = answer(&app, &issue_as(id)).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let (second, _) = answer(&app, &refresh_as(id, &tok(&first, "refresh_token"))).await;
+        assert_eq!(second.status, 200, "{}", second.body);
+        let (bystander, _) = answer(&app, &issue_as(id)).await;
+        assert_eq!(bystander.status, 200, "{}", bystander.body);
+        let current = tok(&second, "refresh_token");
+        let accesses = [tok(&first, "access_token"), tok(&second, "access_token")];
+
+        // Opaque: the family mark is the first UpdateItem, the sweep's writes the next
+        // ones. JWT: the sweep records each `jti` with a PutItem.
+        let skip = usize::from(sweep_op == "UpdateItem");
+        fake.set_after(
+            Fault::Error(500, "InternalServerError"),
+            Some(sweep_op),
+            skip,
+        );
+        let (revoked, _) = answer(&app, &revoke_event(id, &setup.secret, &current)).await;
+        assert_unavailable(&revoked);
+        assert!(fake.faulted() >= 1, "{id}: the sweep met the fault");
+        fake.set(Fault::Proxy, None);
+        let family = setup
+            .moto
+            .get_family(&token::hash(&tok(&first, "refresh_token")))
+            .await
+            .unwrap();
+        assert!(
+            family.is_some_and(|f| f.revoked),
+            "{id}: the decision landed"
+        );
+        if id == "app" {
+            for t in accesses.iter().chain([&current]) {
+                let stored = setup.moto.get_token(&token::hash(t)).await.unwrap();
+                assert!(
+                    stored.is_some_and(|s| !s.revoked),
+                    "the sweep never marked it"
+                );
+            }
+        }
+
+        for t in &accesses {
+            assert_eq!(verdict(&store, t).await, Verdict::Revoked, "{id}");
+            assert!(!introspected_active(&app, &setup.secret, t).await, "{id}");
+        }
+        assert!(!introspected_active(&app, &setup.secret, &current).await);
+        let items = setup.token_count().await;
+        let (again, _) = answer(&app, &refresh_as(id, &current)).await;
+        again.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+        assert_eq!(setup.token_count().await, items, "{id}: nothing written");
+
+        let other = tok(&bystander, "access_token");
+        assert_eq!(verdict(&store, &other).await, Verdict::Allowed, "{id}");
+        assert!(introspected_active(&app, &setup.secret, &other).await);
+    }
 }
 
 #[tokio::test]

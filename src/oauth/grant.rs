@@ -538,6 +538,13 @@ impl<S: GrantStore> Issuer<'_, S> {
             true => Some(token::generate(self.rng).map_err(rng_error)?),
             false => None,
         };
+        // A refresh family is named by its first refresh token's hash, where its record
+        // starts; a JWT names it so that its verifiers read that record.
+        let refresh_family = match (family, &refresh) {
+            (Some((id, _)), _) => Some(id.to_owned()),
+            (None, Some(r)) => Some(token::hash(r)),
+            (None, None) => None,
+        };
         // The access token, and how the family's list names it.
         let (access, listed_as) = match &signer {
             Some((kid, pair)) => {
@@ -559,6 +566,7 @@ impl<S: GrantStore> Issuer<'_, S> {
                     nbf: now,
                     exp: access_expires,
                     jti: jti.clone(),
+                    sid: refresh_family.clone(),
                 };
                 let signed = jwt::sign(&claims, kid, pair, self.rng).map_err(rng_error)?;
                 (signed, format!("{JWT_LIST_PREFIX}{jti}"))
@@ -569,12 +577,8 @@ impl<S: GrantStore> Issuer<'_, S> {
                 (access, hash)
             }
         };
-        // A family is named by its first refresh token's hash, where its record starts.
-        let family_id = match (family, &refresh) {
-            (Some((id, _)), _) => id.to_owned(),
-            (None, Some(r)) => token::hash(r),
-            (None, None) => listed_as.clone(),
-        };
+        // A token issued alone is its own family.
+        let family_id = refresh_family.unwrap_or_else(|| listed_as.clone());
         let record = |token_hash: String, kind, expires_at| TokenRecord {
             token_hash,
             kind,

@@ -81,6 +81,10 @@ pub struct Claims {
     pub nbf: u64,
     pub exp: u64,
     pub jti: String,
+    /// The refresh family the token was issued in (the id of its family record, which
+    /// every verifier reads); absent on a token issued without a refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signs `claims` with `pair` under `kid`.
@@ -209,6 +213,7 @@ pub(crate) mod tests {
             nbf: now,
             exp: now + 3600,
             jti: "j".repeat(40),
+            sid: None,
         }
     }
 

@@ -9,7 +9,9 @@ use super::jwt::{self, Claims, PublicKey};
 use super::model::{ClientRecord, TokenKind, TokenRecord};
 use super::request::{Authorization, Params};
 use super::token;
-use crate::store::{GetClient, GetClientAndToken, GetKeyring, JwtRevocations, Revoke};
+use crate::store::{
+    GetClient, GetClientAndToken, GetFamily, GetKeyring, JwtRevocations, Revoke, family_revoked,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -65,7 +67,10 @@ impl Introspection {
     }
 }
 
-impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + Sync> Issuer<'_, S> {
+impl<S> Issuer<'_, S>
+where
+    S: GetClient + GetClientAndToken + GetFamily + Revoke + GetKeyring + JwtRevocations + Sync,
+{
     /// Authenticates the client, then reads the `token` parameter's record with it.
     async fn client_and_token(
         &self,
@@ -149,7 +154,7 @@ impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + S
             if !visible
                 || self
                     .store
-                    .is_jwt_revoked(&claims.jti, &claims.client_id, claims.iat)
+                    .is_jwt_revoked(&claims)
                     .await
                     .map_err(store_error)?
             {
@@ -157,15 +162,20 @@ impl<S: GetClient + GetClientAndToken + Revoke + GetKeyring + JwtRevocations + S
             }
             return Ok(Introspection::of_jwt(&claims));
         }
-        Ok(match record {
+        match record {
             Some(t)
                 if t.is_live(now)
                     && (t.client_id == client.client_id || client.resource_server) =>
             {
-                Introspection::of(&t)
+                // A live token of a revoked family is not live: its family record is the
+                // decision, whether or not the revocation's sweep reached the token.
+                match family_revoked(self.store, &t).await.map_err(store_error)? {
+                    true => Ok(Introspection::INACTIVE),
+                    false => Ok(Introspection::of(&t)),
+                }
             }
-            _ => Introspection::INACTIVE,
-        })
+            _ => Ok(Introspection::INACTIVE),
+        }
     }
 
     /// The `token` parameter's claims, if it is a JWT this service signed with a key it

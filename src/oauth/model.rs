@@ -180,6 +180,13 @@ impl TokenRecord {
         now < self.expires_at && !self.revoked && self.used_at_ms.is_none()
     }
 
+    /// Whether the token belongs to a refresh family, whose record (`FamilyRecord`) must be
+    /// read wherever the token is accepted: every refresh token, and an access token issued
+    /// beside one. An access token issued alone is its own family and has no record.
+    pub fn in_refresh_family(&self) -> bool {
+        self.kind == TokenKind::Refresh || self.family != self.token_hash
+    }
+
     /// Whether the rotation that consumed this refresh token had been answered when a
     /// request that started at `started_ms` began. Unknown answers count as given by the
     /// consuming request's deadline; a token consumed before these were recorded counts as

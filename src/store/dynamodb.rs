@@ -12,7 +12,7 @@
 
 use super::*;
 use crate::keys::{MAX_JWT_TTL, SigningKey};
-use crate::oauth::jwt::PublicKey;
+use crate::oauth::jwt::{Claims, PublicKey};
 use crate::oauth::model::TokenFormat;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -1353,22 +1353,17 @@ impl JwtRevocations for DynamoStore {
             .map_err(|e| classify("PutItem", e))
     }
 
-    /// One BatchGetItem of the two items that can revoke the token: `jwt#<jti>` and the
-    /// client's `revoked-client#<client>`.
-    async fn is_jwt_revoked(
-        &self,
-        jti: &str,
-        client_id: &str,
-        issued_at: u64,
-    ) -> StoreResult<bool> {
-        let jti_key = jwt_key(jti);
-        let client_key = revoked_client_key(client_id);
+    /// One BatchGetItem of the items that can revoke the token: `jwt#<jti>`, the client's
+    /// `revoked-client#<client>` and, for a token of a refresh family, the family's record.
+    async fn is_jwt_revoked(&self, claims: &Claims) -> StoreResult<bool> {
+        let jti_key = jwt_key(&claims.jti);
+        let client_key = revoked_client_key(&claims.client_id);
+        let family_key = claims.sid.as_deref().map(family_key);
+        let key = |k: &str| HashMap::from([(attr::TOKEN_HASH.to_owned(), s(k))]);
+        let mut wanted = vec![key(&jti_key), key(&client_key)];
+        wanted.extend(family_key.as_deref().map(key));
         let keys = KeysAndAttributes::builder()
-            .keys(HashMap::from([(attr::TOKEN_HASH.to_owned(), s(&jti_key))]))
-            .keys(HashMap::from([(
-                attr::TOKEN_HASH.to_owned(),
-                s(&client_key),
-            )]))
+            .set_keys(Some(wanted))
             .consistent_read(true)
             .projection_expression("#hash, #at")
             .expression_attribute_names("#hash", attr::TOKEN_HASH)
@@ -1387,15 +1382,22 @@ impl JwtRevocations for DynamoStore {
             .responses
             .and_then(|mut r| r.remove(&self.tokens_table))
             .unwrap_or_default();
+        let revoked_at = |item: &Item| {
+            item.get(attr::REVOKED_AT)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|at| at.parse::<u64>().ok())
+        };
         Ok(items.iter().any(|item| {
             match item.get(attr::TOKEN_HASH).and_then(|v| v.as_s().ok()) {
                 Some(key) if *key == jti_key => true,
-                Some(key) if *key == client_key => item
-                    .get(attr::REVOKED_AT)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|at| at.parse::<u64>().ok())
-                    // Unreadable: refused, as a revocation is what it was written for.
-                    .is_none_or(|at| issued_at <= at),
+                // Unreadable: refused, as a revocation is what it was written for.
+                Some(key) if *key == client_key => {
+                    revoked_at(item).is_none_or(|at| claims.iat <= at)
+                }
+                // A family's record is revoked once it has a revocation time.
+                Some(key) if family_key.as_ref() == Some(key) => {
+                    item.contains_key(attr::REVOKED_AT)
+                }
                 _ => false,
             }
         }))

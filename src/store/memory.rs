@@ -59,6 +59,20 @@ impl MemoryStore {
         }
     }
 
+    /// Marks a family's record revoked and nothing else (tests: a family revocation whose
+    /// sweep never ran).
+    pub fn revoke_family_record(&self, family: &str) {
+        self.lock()
+            .families
+            .entry(family.to_owned())
+            .or_insert_with(|| FamilyRecord {
+                family: family.to_owned(),
+                revoked: false,
+                current_refresh: None,
+            })
+            .revoked = true;
+    }
+
     /// Every stored token, for assertions.
     pub fn tokens(&self) -> Vec<TokenRecord> {
         self.lock().tokens.values().cloned().collect()
@@ -318,18 +332,18 @@ impl JwtRevocations for MemoryStore {
         Ok(())
     }
 
-    async fn is_jwt_revoked(
-        &self,
-        jti: &str,
-        client_id: &str,
-        issued_at: u64,
-    ) -> StoreResult<bool> {
+    async fn is_jwt_revoked(&self, claims: &Claims) -> StoreResult<bool> {
         round_trip().await;
         let t = self.lock();
-        Ok(t.revoked_jwts.contains_key(jti)
+        Ok(t.revoked_jwts.contains_key(&claims.jti)
             || t.revoked_clients
-                .get(client_id)
-                .is_some_and(|at| issued_at <= *at))
+                .get(&claims.client_id)
+                .is_some_and(|at| claims.iat <= *at)
+            || claims
+                .sid
+                .as_ref()
+                .and_then(|f| t.families.get(f))
+                .is_some_and(|f| f.revoked))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod tables;
 // The nouns are the protocol's; storage keeps them. Re-exported for the paths callers used
 // before they moved.
 pub use crate::keys::Keyring;
+use crate::oauth::jwt::Claims;
 pub use crate::oauth::model::{
     ClientRecord, FamilyRecord, FamilyToken, GrantType, MAX_CLIENT_ID_LEN, TokenKind, TokenRecord,
     is_valid_client_id,
@@ -130,6 +131,20 @@ pub trait GetFamily {
     ) -> impl Future<Output = StoreResult<Option<FamilyRecord>>> + Send;
 }
 
+/// Whether `token`'s refresh family has been revoked, by its record: the decision a
+/// family revocation makes before it sweeps the family's tokens, so that a sweep cut short
+/// (or a token it never saw) cannot let a token through. A token of no refresh family
+/// needs no read.
+pub async fn family_revoked<S: GetFamily>(store: &S, token: &TokenRecord) -> StoreResult<bool> {
+    if !token.in_refresh_family() {
+        return Ok(false);
+    }
+    Ok(store
+        .get_family(&token.family)
+        .await?
+        .is_some_and(|f| f.revoked))
+}
+
 /// Revokes one token, or every token of a family.
 pub trait Revoke {
     fn revoke_token(&self, token_hash: &str) -> impl Future<Output = StoreResult<()>> + Send;
@@ -247,15 +262,10 @@ pub trait JwtRevocations: Sync {
         jti: &str,
         expires_at: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Whether the JWT `jti`, issued to `client_id` at `issued_at` (epoch seconds), is
-    /// revoked: its `jti` was, or its client's tokens were at or after `issued_at`. One
+    /// Whether the verified JWT with these claims is revoked: its `jti` was, its client's
+    /// tokens were at or after its `iat`, or the refresh family it names (`sid`) was. One
     /// strongly consistent request.
-    fn is_jwt_revoked(
-        &self,
-        jti: &str,
-        client_id: &str,
-        issued_at: u64,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn is_jwt_revoked(&self, claims: &Claims) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// Per-client token quotas (PROTOCOL §11.1), counted in fixed windows shared by every

@@ -49,13 +49,19 @@ struct Mode {
     only: Option<&'static str>,
     /// How many more requests meet the fault before it turns into `Proxy`; `None`: all.
     times: Option<usize>,
+    /// How many requests it applies to go to moto first, before any meets the fault.
+    skip: usize,
 }
 
 impl Mode {
-    /// The fault `op` meets, counting it against `times`.
+    /// The fault `op` meets, counting it against `skip` and `times`.
     fn take(&mut self, op: &str) -> Fault {
         match (self.only, self.times) {
             (Some(only), _) if only != op => Fault::Proxy,
+            _ if self.skip > 0 => {
+                self.skip -= 1;
+                Fault::Proxy
+            }
             (_, Some(0)) => Fault::Proxy,
             (_, Some(n)) => {
                 self.times = Some(n - 1);
@@ -86,6 +92,7 @@ impl FakeDynamo {
             fault,
             only,
             times: None,
+            skip: 0,
         }));
         let faulted = Arc::new(AtomicUsize::new(0));
         let moto: SocketAddr = moto_endpoint()
@@ -115,6 +122,7 @@ impl FakeDynamo {
             fault,
             only,
             times: None,
+            skip: 0,
         };
     }
 
@@ -124,6 +132,17 @@ impl FakeDynamo {
             fault,
             only,
             times: Some(times),
+            skip: 0,
+        };
+    }
+
+    /// The fault for every request it applies to after the next `skip`, which go through.
+    pub fn set_after(&self, fault: Fault, only: Option<&'static str>, skip: usize) {
+        *self.mode.lock().unwrap() = Mode {
+            fault,
+            only,
+            times: None,
+            skip,
         };
     }
 

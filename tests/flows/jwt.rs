@@ -11,7 +11,7 @@ use oauth_token_service::admin::ops;
 use oauth_token_service::authorizer::{Verdict, decide};
 use oauth_token_service::http::App;
 use oauth_token_service::keys::{JwtKeys, KEYRING_REFRESH, Keyring, MAX_JWT_TTL};
-use oauth_token_service::oauth::{Issuer, TokenFormat};
+use oauth_token_service::oauth::{Issuer, TokenFormat, token};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
@@ -173,10 +173,13 @@ pub async fn a_jwt_client_gets_a_signed_rfc9068_access_token<S: FlowStore>() {
     // At least 128 random bits: 40 characters of [A-Za-z0-9].
     let jti = claims["jti"].as_str().unwrap();
     assert!(jti.len() >= 22 && jti.bytes().all(|b| b.is_ascii_alphanumeric()));
+    // Issued beside a refresh token: the family, named by its first refresh token's hash,
+    // whose record every verifier reads.
+    assert_eq!(claims["sid"], token::hash(tok(&a, "refresh_token")));
     assert_eq!(
         claims.as_object().unwrap().len(),
-        9,
-        "only the RFC 9068 claims: {claims}"
+        10,
+        "only the RFC 9068 claims and the family: {claims}"
     );
 }
 
@@ -193,6 +196,7 @@ pub async fn issuing_a_jwt_without_a_refresh_token_writes_nothing<S: FlowStore>(
     // Without an audience of its own, the token is for the issuer.
     let (_, claims) = independently_verified(tok(&a, "access_token"), &f.jwks().await.body, ISSUER);
     assert_eq!(claims["aud"], json!([ISSUER]));
+    assert!(claims.get("sid").is_none(), "no family: {claims}");
 }
 
 pub async fn introspection_and_the_authorizer_accept_a_live_jwt<S: FlowStore>() {
@@ -402,6 +406,40 @@ pub async fn a_jwt_family_is_revoked_on_reuse_jwts_included<S: FlowStore>() {
             json!({"active": false})
         );
     }
+}
+
+pub async fn a_revoked_familys_jwts_are_refused_though_never_swept<S: FlowStore>() {
+    // A JWT of a refresh family names it (`sid`), so that its verifiers read the family's
+    // record: revoked there, the family's JWTs are refused though no `jti` was recorded.
+    let f = Fixture::<S>::new().await;
+    let first = f.issue("jwt-app").await;
+    let refresh = |rt: &str| format!("grant_type=refresh_token&refresh_token={rt}");
+    let second = f
+        .post("/oauth", "jwt-app", &refresh(tok(&first, "refresh_token")))
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let bystander = f.issue("jwt-app").await;
+    for a in [&first, &second, &bystander] {
+        assert_eq!(f.authorizer(tok(a, "access_token")).await, Verdict::Allowed);
+    }
+    f.store
+        .revoke_family_record(&token::hash(tok(&first, "refresh_token")))
+        .await;
+    for a in [&first, &second] {
+        assert_eq!(f.authorizer(tok(a, "access_token")).await, Verdict::Revoked);
+        assert_eq!(
+            f.introspected(tok(a, "access_token")).await,
+            json!({"active": false})
+        );
+    }
+    assert_eq!(
+        f.authorizer(tok(&bystander, "access_token")).await,
+        Verdict::Allowed
+    );
+    assert_eq!(
+        f.introspected(tok(&bystander, "access_token")).await["active"],
+        true
+    );
 }
 
 pub async fn a_rotated_key_is_published_at_once_and_signs_only_after_the_delay<S: FlowStore>() {

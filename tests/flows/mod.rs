@@ -36,6 +36,9 @@ pub trait FlowStore: GrantStore + GetToken + GetFamily + ClientAdmin + PutKeyrin
     async fn set_token_number(&self, token_hash: &str, field: TokenNumber, value: Option<u64>);
     /// How many items the tokens table holds (tokens, family records, the keyring).
     async fn token_items(&self) -> usize;
+    /// Marks a family's record revoked and sweeps nothing: a family revocation whose sweep
+    /// was cut short before it reached any token.
+    async fn revoke_family_record(&self, family: &str);
 }
 
 impl FlowStore for MemoryStore {
@@ -62,6 +65,10 @@ impl FlowStore for MemoryStore {
 
     async fn token_items(&self) -> usize {
         self.tokens().len()
+    }
+
+    async fn revoke_family_record(&self, family: &str) {
+        MemoryStore::revoke_family_record(self, family);
     }
 }
 
@@ -102,6 +109,25 @@ impl FlowStore for DynamoStore {
     async fn token_items(&self) -> usize {
         scan_items(self.tokens_table()).await.len()
     }
+
+    async fn revoke_family_record(&self, family: &str) {
+        // As the family revocation's first write stores it.
+        raw_dynamodb()
+            .await
+            .update_item()
+            .table_name(self.tokens_table())
+            .key("token_hash", AttributeValue::S(format!("family#{family}")))
+            .update_expression("SET kind = :kind, revoked_at = :now, expires_at = :expires")
+            .expression_attribute_values(":kind", AttributeValue::S("family".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now().to_string()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((now() + 86_400).to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
 }
 
 /// One test per flow for the store type given.
@@ -127,6 +153,7 @@ macro_rules! all_flows {
             jwt::a_revoked_jwt_is_refused_until_it_expires,
             jwt::a_disabled_or_deleted_clients_jwts_are_refused,
             jwt::a_jwt_family_is_revoked_on_reuse_jwts_included,
+            jwt::a_revoked_familys_jwts_are_refused_though_never_swept,
             jwt::a_rotated_key_is_published_at_once_and_signs_only_after_the_delay,
             jwt::discovery_documents_name_the_keys,
             jwt::whoami_answers_from_the_jwt_authorizers_claims,
@@ -139,6 +166,7 @@ macro_rules! all_flows {
             refresh::a_requested_scope_must_be_within_the_original_grant,
             refresh::of_twenty_concurrent_refreshes_exactly_one_succeeds_and_none_revokes,
             refresh::an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revocation,
+            refresh::a_revoked_familys_tokens_are_refused_everywhere_though_never_swept,
             refresh::a_replay_right_after_the_rotation_answered_is_reuse,
             refresh::a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_race,
             refresh::within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_revoked,

@@ -386,6 +386,48 @@ pub async fn an_attacker_rotating_a_stolen_token_cannot_outrun_the_family_revoca
     assert!(f.store.get_family(&family).await.unwrap().unwrap().revoked);
 }
 
+pub async fn a_revoked_familys_tokens_are_refused_everywhere_though_never_swept<S: FlowStore>() {
+    // A family revocation decides in the family's record, then marks the family's tokens;
+    // here nothing was marked (the sweep cut short before it began). The record alone
+    // refuses every token of the family wherever it is presented; another family of the
+    // same client is untouched.
+    let f = Fixture::<S>::new().await;
+    let first = f.issue("read").await;
+    let second = f.refresh(tok(&first, "refresh_token")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let bystander = f.issue("read").await;
+    f.store
+        .revoke_family_record(&token::hash(tok(&first, "refresh_token")))
+        .await;
+    let current = tok(&second, "refresh_token");
+    for t in [
+        tok(&first, "access_token"),
+        tok(&second, "access_token"),
+        current,
+    ] {
+        assert!(!f.record(t).await.revoked, "the sweep never marked it");
+    }
+
+    for t in [tok(&first, "access_token"), tok(&second, "access_token")] {
+        assert!(
+            !f.accepted(t).await,
+            "an access token of the revoked family"
+        );
+    }
+    let introspected = f.call(f.post("/oauth/introspect", current)).await;
+    assert_eq!(introspected.body, json!({"active": false}));
+    let items = f.store.token_items().await;
+    f.refresh(current)
+        .await
+        .assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert_eq!(f.store.token_items().await, items, "nothing written");
+    assert!(f.accepted(tok(&bystander, "access_token")).await);
+    assert_eq!(
+        f.refresh(tok(&bystander, "refresh_token")).await.status,
+        200
+    );
+}
+
 pub async fn a_replay_right_after_the_rotation_answered_is_reuse<S: FlowStore>() {
     // The rotation's answer time is recorded before the answer: a use that begins after
     // it is no race, however soon.
