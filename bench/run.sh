@@ -172,9 +172,9 @@ if ((VARIANTS)); then
   # warm-up; every one logging its init steps.
   V="$VARIANT"
   targets=(--target hello="$HELLO" --target token="$TOKEN")
-  for spec in "after:" "before:default-chains,native-roots,stalled-stream,eager-connector,eager-kms" \
+  for spec in "after:" "before:default-chains,native-roots,stalled-stream,eager-connector,eager-kms,prefault" \
     "undo-chains:default-chains" "undo-roots:native-roots" "undo-stalled:stalled-stream" \
-    "undo-connector:eager-connector" "undo-kms:eager-kms"; do
+    "undo-connector:eager-connector" "undo-kms:eager-kms" "undo-prefault:prefault"; do
     name="${spec%%:*}" undo="${spec#*:}"
     targets+=(--target "$name=$V" --env "$name:OAUTH_BENCH_INIT=phases")
     [[ -n "$undo" ]] && targets+=(--env "$name:OAUTH_BENCH_UNDO=$undo")

@@ -208,11 +208,11 @@ const AWS_ROOTS_PEM: &[u8] = include_bytes!("aws-roots.pem");
 /// only: `OAUTH_BENCH_UNDO`, a comma-separated list of `default-chains` (the SDK's default
 /// credentials and Region chains), `native-roots` (the system's trust store),
 /// `stalled-stream` (the SDK's stalled-stream protection), `eager-connector` (a TLS
-/// connector built with each service client) and `eager-kms` (the KMS client built at
-/// start-up), puts back the start-up as it
-/// was before each change, so that one run measures what each bought. Without the
-/// feature, nothing is undone.
-mod bench {
+/// connector built with each service client), `eager-kms` (the KMS client built at
+/// start-up) and `prefault` (the token function's stack and heap pages left to the first
+/// invocation), puts back the start-up as it was before each change, so that one run
+/// measures what each bought. Without the feature, nothing is undone.
+pub mod bench {
     #[cfg(feature = "bench-variants")]
     pub fn undo(change: &str) -> bool {
         std::env::var("OAUTH_BENCH_UNDO").is_ok_and(|v| v.split(',').any(|c| c.trim() == change))
