@@ -79,6 +79,8 @@ pub struct FakeDynamo {
     faulted: Arc<AtomicUsize>,
     /// Every request's operation, in order of arrival.
     seen: Arc<Mutex<Vec<String>>>,
+    /// What IAM authorizes for each request: (action, table) pairs (see `iam_actions`).
+    actions: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl FakeDynamo {
@@ -100,9 +102,10 @@ impl FakeDynamo {
             .parse()
             .expect("moto address");
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (m, f, s) = (mode.clone(), faulted.clone(), seen.clone());
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let (m, f, s, a) = (mode.clone(), faulted.clone(), seen.clone(), actions.clone());
         let server = FakeServer::start(port, move |conn| {
-            serve(conn, m.clone(), f.clone(), s.clone(), moto)
+            serve(conn, m.clone(), f.clone(), s.clone(), a.clone(), moto)
         })
         .await;
         FakeDynamo {
@@ -110,6 +113,7 @@ impl FakeDynamo {
             mode,
             faulted,
             seen,
+            actions,
         }
     }
 
@@ -154,6 +158,45 @@ impl FakeDynamo {
     /// "BatchWriteItem"]`), retries included.
     pub fn take_operations(&self) -> Vec<String> {
         std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    /// The (IAM action, table) pairs of the requests received since the last call.
+    pub fn take_actions(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.actions.lock().unwrap())
+    }
+}
+
+/// What IAM authorizes for one request of operation `op`: the operation on each table it
+/// names, except that a transaction's items are each authorized as the matching
+/// single-item action (Put as PutItem, Update as UpdateItem, ...), as DynamoDB does.
+fn iam_actions(op: &str, body: &[u8]) -> Vec<(String, String)> {
+    let body: Value = serde_json::from_slice(body).unwrap_or_default();
+    let table = |v: &Value| v["TableName"].as_str().unwrap_or_default().to_owned();
+    match op {
+        "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.iter().next())
+            .map(|(kind, inner)| {
+                let action = match kind.as_str() {
+                    "Put" => "PutItem",
+                    "Update" => "UpdateItem",
+                    "Delete" => "DeleteItem",
+                    "ConditionCheck" => "ConditionCheckItem",
+                    "Get" => "GetItem",
+                    other => other,
+                };
+                (action.to_owned(), table(inner))
+            })
+            .collect(),
+        "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .map(|t| (op.to_owned(), t.clone()))
+            .collect(),
+        _ => vec![(op.to_owned(), table(&body))],
     }
 }
 
@@ -211,6 +254,7 @@ async fn serve(
     mode: Arc<Mutex<Mode>>,
     faulted: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<String>>>,
+    actions: Arc<Mutex<Vec<(String, String)>>>,
     moto: SocketAddr,
 ) {
     let mut buf = Vec::new();
@@ -221,6 +265,7 @@ async fn serve(
             .unwrap_or("")
             .to_owned();
         seen.lock().unwrap().push(op.clone());
+        actions.lock().unwrap().extend(iam_actions(&op, &req.body));
         let fault = mode.lock().unwrap().take(&op);
         if fault != Fault::Proxy {
             faulted.fetch_add(1, Ordering::SeqCst);
