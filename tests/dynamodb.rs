@@ -178,3 +178,51 @@ async fn an_endpoint_that_never_answers_is_temporarily_unavailable() {
     assert_eq!(a.header("Retry-After"), Some("1"));
     drop(listener);
 }
+
+#[tokio::test]
+async fn a_revoked_familys_record_outlives_every_token_it_refuses() {
+    // A client whose access tokens outlive its refresh tokens: once its never-rotated
+    // family is revoked, the record that refuses the family's tokens must not expire (by
+    // TTL) before the access token it refuses, or that token would read as live again.
+    let secret = new_secret();
+    let store = fresh_store().await;
+    let mut client = client_with_secret("long-access", &secret, &["quotes:read"]);
+    client.access_ttl = Some(30 * 86_400);
+    client.refresh_ttl = Some(3_600);
+    assert!(store.put_client(&client, true).await.unwrap());
+    let a = call(
+        &store,
+        form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic("long-access", &secret))],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let revoked = call(
+        &store,
+        form_post_to(
+            "/oauth/revoke",
+            &format!("token={}", a.body["refresh_token"].as_str().unwrap()),
+            &[("authorization", &basic("long-access", &secret))],
+        ),
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let family = format!(
+        "family#{}",
+        token::hash(a.body["refresh_token"].as_str().unwrap())
+    );
+    let items = scan(store.tokens_table()).await;
+    let record = items
+        .iter()
+        .find(|i| i["token_hash"].as_s().unwrap() == &family)
+        .expect("the family's record");
+    assert!(record.contains_key("revoked_at"));
+    assert!(
+        n(record, "expires_at") >= a.body["expires"].as_u64().unwrap(),
+        "the record expires at {}, before the access token ({})",
+        n(record, "expires_at"),
+        a.body["expires"]
+    );
+}

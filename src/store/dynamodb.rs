@@ -917,8 +917,16 @@ impl Revoke for DynamoStore {
     }
 
     async fn revoke_family(&self, member: &TokenRecord, now: u64) -> StoreResult<()> {
-        // 1. The decision: from this write on, no rotation in the family commits, and the
-        //    record names the family's last refresh token for good.
+        // 1. The decision: from this write on, no rotation in the family commits, no token
+        //    of it is accepted, and the record names the family's last refresh token for
+        //    good. A family never rotated has no record yet: the one created here is kept
+        //    until the last token it lists expires (a rotated family's record already is),
+        //    since once it goes a token it should refuse would read as live again.
+        let keep_until = member
+            .family_tokens
+            .iter()
+            .map(|t| t.expires_at)
+            .fold(member.expires_at.max(now), u64::max);
         let mut attempt = 0;
         let out = loop {
             match self
@@ -932,7 +940,7 @@ impl Revoke for DynamoStore {
                 )
                 .expression_attribute_values(":family", s("family"))
                 .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":expires", n(member.expires_at.max(now)))
+                .expression_attribute_values(":expires", n(keep_until))
                 .return_values(ReturnValue::AllNew)
                 .send()
                 .await
