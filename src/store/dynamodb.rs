@@ -358,6 +358,7 @@ const CLIENT_ATTRIBUTES: &[&str] = &[
     attr::RESOURCE_SERVER,
     attr::TOKEN_FORMAT,
     attr::AUDIENCES,
+    attr::MAX_TOKENS_PER_HOUR,
     attr::CREATED_AT,
     attr::UPDATED_AT,
 ];
@@ -1665,5 +1666,28 @@ impl AuditLog for DynamoStore {
         }
         out.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attribute_a_client_item_may_have_is_in_the_replace_condition() {
+        // `replace_client` conditions on each attribute absent as read staying absent: one
+        // missing from CLIENT_ATTRIBUTES would let a concurrent change to it be lost.
+        let mut c = ClientRecord::new("app", "App", "sha256:x".into(), 1);
+        c.access_ttl = Some(1);
+        c.refresh_ttl = Some(1);
+        c.token_format = Some(TokenFormat::Jwt);
+        c.audiences = vec!["https://api.example.com".into()];
+        c.max_tokens_per_hour = Some(1);
+        c.resource_server = true;
+        let mut written: Vec<_> = client_item(&c).into_keys().collect();
+        written.sort();
+        let mut listed: Vec<_> = CLIENT_ATTRIBUTES.iter().map(|a| a.to_string()).collect();
+        listed.sort();
+        assert_eq!(written, listed);
     }
 }
