@@ -391,15 +391,6 @@ impl<S: GrantStore> Issuer<'_, S> {
             // Lost a race with a concurrent use, or the family was revoked meanwhile.
             return Err(OAuthError::InvalidRefresh);
         }
-        // Written before the answer, so that a use of `old` that begins after it is told
-        // apart from one that raced this rotation.
-        if let Err(e) = self
-            .store
-            .mark_answered(&old.token_hash, (self.clock)())
-            .await
-        {
-            tracing::warn!(detail = %e, "could not record the rotation's answer time");
-        }
         for dropped in &minted.dropped {
             let revoked = match dropped.token_hash.strip_prefix(JWT_LIST_PREFIX) {
                 Some(jti) => self.store.revoke_jwt(jti, dropped.expires_at).await,
@@ -408,6 +399,16 @@ impl<S: GrantStore> Issuer<'_, S> {
             if let Err(e) = revoked {
                 tracing::warn!(detail = %e, "could not revoke a family's oldest access token");
             }
+        }
+        // The last write before the answer, so that the time it records is as close to the
+        // answer as it can be: a use of `old` that begins after it is told apart from one
+        // that raced this rotation, and no other write stands between the two.
+        if let Err(e) = self
+            .store
+            .mark_answered(&old.token_hash, (self.clock)())
+            .await
+        {
+            tracing::warn!(detail = %e, "could not record the rotation's answer time");
         }
         crate::metrics::issued(GrantType::RefreshToken.as_str(), format);
         Ok(minted.issued)
