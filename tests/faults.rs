@@ -414,6 +414,42 @@ async fn a_use_during_a_rotation_whose_answer_is_slow_is_a_lost_race_and_revokes
 }
 
 #[tokio::test]
+async fn a_use_while_a_rotation_revokes_its_familys_oldest_tokens_is_a_lost_race() {
+    // A family at its limit of listed access tokens: the next rotation revokes the oldest
+    // after it commits, and records its answer time only then, as the last write before
+    // its answer. Every UpdateItem is held 0.5 s; a second use of the same refresh token
+    // begins while the revocation is under way. The rotation has not been answered: a
+    // race, nothing revoked.
+    let setup = Setup::new().await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = test_app(&store, &rng);
+    let (mut current, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&current);
+    for _ in 0..99 {
+        let event = setup.refresh_event(current.body["refresh_token"].as_str().unwrap());
+        current = answer(&app, &event).await.0;
+        assert_issued(&current);
+    }
+    let event = setup.refresh_event(current.body["refresh_token"].as_str().unwrap());
+
+    fake.set(Fault::Slow(Duration::from_millis(500)), Some("UpdateItem"));
+    let winner = answer(&app, &event);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        answer(&app, &event).await
+    };
+    let ((winner, took), (second, _)) = tokio::join!(winner, second);
+    fake.set(Fault::Proxy, None);
+    note(&format!("rotation with a revocation answered in {took:?}"));
+    assert_issued(&winner);
+    second.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert!(authorized(&store, winner.body["access_token"].as_str().unwrap()).await);
+    let next = setup.refresh_event(winner.body["refresh_token"].as_str().unwrap());
+    assert_issued(&answer(&app, &next).await.0);
+}
+
+#[tokio::test]
 async fn a_rotation_landing_between_the_family_mark_and_the_sweep_is_refused() {
     // A thief holding the family's current refresh token rotates it while the owner's
     // re-presentation of a consumed one revokes the family. The thief's transaction is held
