@@ -4,6 +4,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
 use oauth_token_service::admin::cli::ClientChanges;
 use oauth_token_service::admin::{AdminError, ops};
@@ -89,6 +90,8 @@ impl Admin {
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            // One sweep: the second, for requests in flight, has a test of its own.
+            .env("OAUTH_ADMIN_SETTLE_SECONDS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
@@ -402,6 +405,69 @@ async fn rotated_client_works_with_both_secrets_then_only_the_new_after_finish()
         text.stdout
             .contains(&format!("oauth-admin rotate-secret {id} --finish"))
     );
+}
+
+#[tokio::test]
+async fn a_token_written_after_the_first_sweep_of_disable_client_is_revoked_by_the_second() {
+    // A request reads the client just before disable-client writes its flag, and its token
+    // pair is held on its way to DynamoDB until the first sweep has passed. With one sweep
+    // (--settle-seconds 0) that pair stays live; the default's second sweep, after the
+    // settle time, revokes it.
+    let admin = Admin::ready();
+    let (id, secret) = admin.create(&[]);
+    let rng = ring::rand::SystemRandom::new();
+    for settle in ["0", "3"] {
+        let fake = FakeDynamo::start(Fault::Proxy, None).await;
+        let store = DynamoStore::new(
+            sdk_client(&fake.url(), Duration::from_secs(5)).await,
+            &admin.clients,
+            &admin.tokens,
+        );
+        let app = test_app(&store, &rng);
+        fake.set_times(
+            Fault::Slow(Duration::from_millis(1500)),
+            Some("BatchWriteItem"),
+            1,
+        );
+        let event = form_post(
+            "grant_type=client_credentials",
+            &[("authorization", &basic(&id, &secret))],
+        );
+        let tool = Admin {
+            clients: admin.clients.clone(),
+            tokens: admin.tokens.clone(),
+            endpoint: admin.endpoint.clone(),
+        };
+        let args = ["disable-client", &id, "--settle-seconds", settle].map(str::to_owned);
+        let disabling = async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                tool.run(&args)
+            })
+            .await
+            .unwrap()
+        };
+        let (issued, disabled) = tokio::join!(app.handle_event(&event), disabling);
+        disabled.assert_ok();
+        let issued = Answer::from_event(&issued);
+        assert_issued(&issued);
+        assert_eq!(fake.faulted(), 1, "the pair was held");
+        for key in ["access_token", "refresh_token"] {
+            let hash = token::hash(issued.body[key].as_str().unwrap());
+            let stored = store.get_token(&hash).await.unwrap().expect("stored");
+            assert_eq!(
+                stored.revoked,
+                settle != "0",
+                "{key}, --settle-seconds {settle}"
+            );
+        }
+        note(&format!(
+            "--settle-seconds {settle}: {}",
+            disabled.stdout.trim()
+        ));
+        admin.run(&["enable-client", &id]).assert_ok();
+    }
 }
 
 #[tokio::test]

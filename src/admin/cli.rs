@@ -10,6 +10,7 @@ pub use parse::{Parsed, parse};
 use super::AdminError;
 use crate::oauth::{ClientRecord, GrantType, TokenFormat};
 use std::fmt;
+use std::time::Duration;
 
 /// One checked command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +35,15 @@ pub enum Command {
     },
     DisableClient {
         id: String,
+        /// How long to wait before the second sweep (`ops::revoke_client_tokens`).
+        settle: Duration,
     },
     EnableClient {
         id: String,
     },
     DeleteClient {
         id: String,
+        settle: Duration,
     },
     /// Changes the named settings of an existing client.
     UpdateClient {

@@ -17,6 +17,7 @@ use crate::store::{ClientAdmin, Quotas};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use std::io::Read;
+use std::time::Duration;
 
 /// Longest secret `import-client` accepts, in bytes.
 pub const MAX_IMPORTED_SECRET_BYTES: usize = 4096;
@@ -295,17 +296,40 @@ pub async fn set_resource_server(
     Ok((change, changes))
 }
 
-/// Disables a client and revokes its live tokens; returns whether the flag changed, how
-/// many tokens were revoked, and what changed (the flag, and `tokens_revoked` when any). The flag is written first, so that no request authenticates
-/// while the tokens are revoked. Already disabled, it revokes again: a run cut short, or an
-/// issuance that read the client just before the flag was written, is finished this way.
+/// Revokes every live token of client `id` twice, `settle` apart (once when `settle` is
+/// zero); returns how many the two sweeps revoked. An issuance that read the client just
+/// before it was disabled may write its tokens after the first sweep passed their keys
+/// (and sign JWTs after its revocation time): it is done within the token function's
+/// timeout, so a second sweep after that long, which also raises the revocation time to
+/// its own, revokes them.
+pub async fn revoke_client_tokens(
+    store: &impl ClientAdmin,
+    id: &str,
+    now: u64,
+    settle: Duration,
+) -> Result<u64, AdminError> {
+    let first = store.revoke_client_tokens(id, now).await?;
+    if settle.is_zero() {
+        return Ok(first);
+    }
+    tokio::time::sleep(settle).await;
+    let later = now.saturating_add(settle.as_secs_f64().ceil() as u64);
+    Ok(first + store.revoke_client_tokens(id, later).await?)
+}
+
+/// Disables a client and revokes its live tokens (`revoke_client_tokens`, `settle`);
+/// returns whether the flag changed, how many tokens were revoked, and what changed (the
+/// flag, and `tokens_revoked` when any). The flag is written first, so that no request
+/// authenticates while the tokens are revoked. Already disabled, it revokes again: a run
+/// cut short is finished this way.
 pub async fn disable_client(
     store: &impl ClientAdmin,
     id: &str,
     now: u64,
+    settle: Duration,
 ) -> Result<(Change, u64, Changes), AdminError> {
     let (change, mut changes) = set_disabled(store, id, true, now).await?;
-    let revoked = store.revoke_client_tokens(id, now).await?;
+    let revoked = revoke_client_tokens(store, id, now, settle).await?;
     if revoked > 0 {
         changes.insert("tokens_revoked".into(), revoked.into());
     }
@@ -333,13 +357,14 @@ pub async fn delete_client(
     store: &impl ClientAdmin,
     id: &str,
     now: u64,
+    settle: Duration,
 ) -> Result<(Deletion, u64), AdminError> {
     let exists = match set_disabled(store, id, true, now).await {
         Ok(_) => true,
         Err(AdminError::NotFound(_)) => false,
         Err(e) => return Err(e),
     };
-    let revoked = store.revoke_client_tokens(id, now).await?;
+    let revoked = revoke_client_tokens(store, id, now, settle).await?;
     if !exists {
         return Ok((Deletion::NoRecord, revoked));
     }

@@ -191,8 +191,8 @@ async fn dispatch<S: ClientAdmin + Tables + PutKeyring + AuditLog + Quotas>(
             };
             (text, None)
         }
-        Command::DisableClient { id } => {
-            let (change, revoked, changes) = ops::disable_client(store, &id, now).await?;
+        Command::DisableClient { id, settle } => {
+            let (change, revoked, changes) = ops::disable_client(store, &id, now, settle).await?;
             let text = changed(
                 change,
                 format!("Disabled client {id}; {}.", revoked_text(revoked)),
@@ -212,8 +212,8 @@ async fn dispatch<S: ClientAdmin + Tables + PutKeyring + AuditLog + Quotas>(
             );
             (text, client_event(&id, action::CLIENT_ENABLED, changes))
         }
-        Command::DeleteClient { id } => {
-            let (deletion, revoked) = ops::delete_client(store, &id, now).await?;
+        Command::DeleteClient { id, settle } => {
+            let (deletion, revoked) = ops::delete_client(store, &id, now, settle).await?;
             let deleted = deletion == ops::Deletion::Deleted;
             let text = if deleted {
                 format!("Deleted client {id}; {}.\n", revoked_text(revoked))
@@ -372,6 +372,7 @@ mod tests {
     use super::*;
     use crate::admin::cli::{ClientChanges, ClientSpec};
     use crate::oauth::GrantType;
+    use std::time::Duration;
 
     const NOW: u64 = 1_700_000_000;
     const NOW_MS: u64 = NOW * 1000;
@@ -570,7 +571,10 @@ mod tests {
                 "Client app has one secret only: nothing to finish.\n",
             ),
             (
-                Command::DisableClient { id: app.clone() },
+                Command::DisableClient {
+                    id: app.clone(),
+                    settle: Duration::ZERO,
+                },
                 "Disabled client app; revoked its 0 live tokens.\n",
                 "Client app was already disabled; revoked its 0 live tokens.\n",
             ),
@@ -580,7 +584,10 @@ mod tests {
                 "Client app was already enabled.\n",
             ),
             (
-                Command::DeleteClient { id: app.clone() },
+                Command::DeleteClient {
+                    id: app.clone(),
+                    settle: Duration::ZERO,
+                },
                 "Deleted client app; revoked its 0 live tokens.\n",
                 "Client app has no record (already deleted, or never created); \
                  revoked its 0 live tokens.\n",
@@ -674,6 +681,7 @@ mod audit_tests {
     use crate::oauth::GrantType;
     use crate::store::{AuditRecord, GetClient};
     use serde_json::{Value, json};
+    use std::time::Duration;
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -848,7 +856,10 @@ mod audit_tests {
                 }),
             ),
             (
-                Command::DisableClient { id: app.clone() },
+                Command::DisableClient {
+                    id: app.clone(),
+                    settle: Duration::ZERO,
+                },
                 "client.disabled",
                 json!({"disabled": {"from": false, "to": true}}),
             ),
@@ -858,7 +869,10 @@ mod audit_tests {
                 json!({"disabled": {"from": true, "to": false}}),
             ),
             (
-                Command::DeleteClient { id: app.clone() },
+                Command::DeleteClient {
+                    id: app.clone(),
+                    settle: Duration::ZERO,
+                },
                 "client.deleted",
                 json!({"record_deleted": true, "tokens_revoked": 0}),
             ),
@@ -907,9 +921,12 @@ mod audit_tests {
             .await
             .unwrap();
         }
-        tool.run(Command::DisableClient { id: id("a") })
-            .await
-            .unwrap();
+        tool.run(Command::DisableClient {
+            id: id("a"),
+            settle: Duration::ZERO,
+        })
+        .await
+        .unwrap();
         let audit = |client: Option<&str>, limit, json| Command::Audit {
             client: client.map(str::to_owned),
             limit,

@@ -13,6 +13,7 @@ use oauth_token_service::http::App;
 use oauth_token_service::keys::{JwtKeys, KEYRING_REFRESH, Keyring, MAX_JWT_TTL};
 use oauth_token_service::oauth::{Issuer, TokenFormat, token};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const ISSUER: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
 
@@ -330,7 +331,7 @@ pub async fn a_disabled_or_deleted_clients_jwts_are_refused<S: FlowStore>() {
     assert_eq!(f.authorizer(old).await, Verdict::Allowed);
 
     let disabled_at = now();
-    ops::disable_client(&f.store, "jwt-app", disabled_at)
+    ops::disable_client(&f.store, "jwt-app", disabled_at, Duration::ZERO)
         .await
         .expect("disable");
     assert_eq!(f.authorizer(old).await, Verdict::Revoked);
@@ -356,7 +357,7 @@ pub async fn a_disabled_or_deleted_clients_jwts_are_refused<S: FlowStore>() {
     assert_eq!(f.authorizer(old).await, Verdict::Revoked);
     // Disabling again, even with a clock behind the first run's, never lowers the
     // revocation time: the new token is refused once its client is disabled again.
-    ops::disable_client(&f.store, "jwt-app", disabled_at - 60)
+    ops::disable_client(&f.store, "jwt-app", disabled_at - 60, Duration::ZERO)
         .await
         .expect("disable with an earlier clock");
     assert_eq!(f.authorizer(old).await, Verdict::Revoked);
@@ -366,7 +367,7 @@ pub async fn a_disabled_or_deleted_clients_jwts_are_refused<S: FlowStore>() {
     assert_eq!(f.authorizer(new).await, Verdict::Allowed);
 
     // Deleted: refused as well.
-    let deleted = ops::delete_client(&f.store, "jwt-app", now())
+    let deleted = ops::delete_client(&f.store, "jwt-app", now(), Duration::ZERO)
         .await
         .expect("delete");
     assert_eq!(deleted.0, ops::Deletion::Deleted);

@@ -10,6 +10,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::fmt;
+use std::time::Duration;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,12 +158,24 @@ enum Sub {
     ///
     /// Disables a client: its token requests get 401 invalid_client until `enable-client`,
     /// and its live tokens are revoked (the authorizer and introspection refuse them from
-    /// then on). Run again, it revokes any token that slipped through. `enable-client`
-    /// brings no token back: the client asks for new ones.
+    /// then on). A request that read the client just before the flag was written may still
+    /// be writing its tokens: after --settle-seconds (12) the tokens are swept again, so
+    /// that those are revoked too. Run again, it revokes any token that slipped through.
+    /// `enable-client` brings no token back: the client asks for new ones.
     #[command(verbatim_doc_comment)]
     DisableClient {
         #[command(flatten)]
         client: Client,
+        /// Seconds to wait after the first sweep before sweeping again, for requests that
+        /// read the client just before it was disabled and write their tokens after the
+        /// first sweep passed (the token function's timeout is 10 s); 0: one sweep only
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 12,
+            env = "OAUTH_ADMIN_SETTLE_SECONDS"
+        )]
+        settle_seconds: u64,
     },
 
     /// Accept a disabled client's requests again
@@ -205,7 +218,8 @@ enum Sub {
     ///
     /// Deletes a client for good, in three steps: disables it (its token requests get
     /// 401 invalid_client from then on), revokes its live tokens (the authorizer and
-    /// introspection refuse them from then on), then deletes its record.
+    /// introspection refuse them from then on), waits --settle-seconds (12) and revokes
+    /// again what requests in flight wrote meanwhile, then deletes its record.
     ///
     /// Run it again to finish a run that was cut short. When no record with this id is left
     /// (an earlier run deleted it, or it never existed), it still revokes any live token
@@ -215,6 +229,16 @@ enum Sub {
     DeleteClient {
         #[command(flatten)]
         client: Client,
+        /// Seconds to wait after the first sweep before sweeping again, for requests that
+        /// read the client just before it was disabled and write their tokens after the
+        /// first sweep passed (the token function's timeout is 10 s); 0: one sweep only
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 12,
+            env = "OAUTH_ADMIN_SETTLE_SECONDS"
+        )]
+        settle_seconds: u64,
     },
 
     /// Add a new secret beside the current one, or --finish to drop the old
@@ -555,9 +579,21 @@ impl Sub {
                 id: client.id,
                 json,
             },
-            Sub::DisableClient { client } => Command::DisableClient { id: client.id },
+            Sub::DisableClient {
+                client,
+                settle_seconds,
+            } => Command::DisableClient {
+                id: client.id,
+                settle: Duration::from_secs(settle_seconds),
+            },
             Sub::EnableClient { client } => Command::EnableClient { id: client.id },
-            Sub::DeleteClient { client } => Command::DeleteClient { id: client.id },
+            Sub::DeleteClient {
+                client,
+                settle_seconds,
+            } => Command::DeleteClient {
+                id: client.id,
+                settle: Duration::from_secs(settle_seconds),
+            },
             Sub::UpdateClient {
                 client,
                 json,
