@@ -107,12 +107,20 @@ pub enum KeyError {
     Unusable(String),
 }
 
+/// After a failed unseal, how long a process answers with that failure before it calls the
+/// key service again for the key: a key service that is throttling or down gets one call
+/// per key per few seconds, not one per request; a key that cannot be unsealed (a denied
+/// permission, a disabled key, a private half that does not match) one a minute.
+pub const UNSEAL_RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
+pub const UNSEAL_RETRY_FAILED: Duration = Duration::from_secs(60);
+
 /// The process's view of the keyring, refreshed every `KEYRING_REFRESH`, and the private
-/// keys it has unsealed (one key-service call per key per process).
+/// keys it has unsealed (one key-service call per key per process), or failed to, and when.
 pub struct JwtKeys {
     unseal: Option<Box<dyn Unseal>>,
     keyring: Mutex<Option<(Arc<Keyring>, Instant)>>,
     unsealed: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+    failed: Mutex<HashMap<String, (Instant, KeyError)>>,
 }
 
 impl JwtKeys {
@@ -122,6 +130,7 @@ impl JwtKeys {
             unseal,
             keyring: Mutex::new(None),
             unsealed: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -163,18 +172,45 @@ impl JwtKeys {
         if let Some(pair) = lock(&self.unsealed).get(&kid) {
             return Ok((kid, pair.clone()));
         }
+        if let Some((at, error)) = lock(&self.failed).get(&kid) {
+            let wait = match error {
+                KeyError::Store(StoreError::Unavailable(_)) => UNSEAL_RETRY_UNAVAILABLE,
+                _ => UNSEAL_RETRY_FAILED,
+            };
+            if at.elapsed() < wait {
+                return Err(error.clone());
+            }
+        }
         let unseal = self.unseal.as_ref().ok_or(KeyError::NoSigningKey)?;
+        match Self::unsealed_pair(unseal.as_ref(), key).await {
+            Ok(pair) => {
+                lock(&self.failed).remove(&kid);
+                lock(&self.unsealed).insert(kid.clone(), pair.clone());
+                Ok((kid, pair))
+            }
+            Err(error) => {
+                lock(&self.failed).insert(kid, (Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
+    }
+
+    /// One key-service call: the private half of `key`, checked against its public half.
+    async fn unsealed_pair(
+        unseal: &dyn Unseal,
+        key: &SigningKey,
+    ) -> Result<Arc<RsaKeyPair>, KeyError> {
         let der = unseal.unseal(key).await.map_err(KeyError::Store)?;
         let pair = RsaKeyPair::from_pkcs8(&der)
             .map(Arc::new)
             .map_err(|e| KeyError::Unusable(e.to_string()))?;
-        if PublicKey::of(&kid, &pair) != key.public {
+        if PublicKey::of(&key.public.kid, &pair) != key.public {
             return Err(KeyError::Unusable(format!(
-                "key {kid}: the private half does not match the published one"
+                "key {}: the private half does not match the published one",
+                key.public.kid
             )));
         }
-        lock(&self.unsealed).insert(kid.clone(), pair.clone());
-        Ok((kid, pair))
+        Ok(pair)
     }
 }
 
@@ -227,5 +263,50 @@ mod tests {
         assert_eq!(kids(&ring, last - 1), ["a", "b"]);
         assert_eq!(kids(&ring, last), ["b"]);
         assert!(Keyring::default().signing_key(5).is_none());
+    }
+
+    /// A key service that fails every call with `error`, counting them.
+    struct Failing {
+        error: StoreError,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Unseal for Arc<Failing> {
+        fn unseal<'a>(
+            &'a self,
+            _key: &'a SigningKey,
+        ) -> Pin<Box<dyn Future<Output = StoreResult<Vec<u8>>> + Send + 'a>> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { Err(self.error.clone()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_unseal_is_not_retried_on_every_request() {
+        use crate::store::PutKeyring;
+        use crate::store::memory::MemoryStore;
+        for error in [
+            StoreError::Unavailable("kms:Decrypt: ThrottlingException".into()),
+            StoreError::Internal("kms:Decrypt: AccessDeniedException".into()),
+        ] {
+            let store = MemoryStore::new();
+            let ring = Keyring {
+                version: 1,
+                keys: vec![key("a", 100)],
+            };
+            assert!(store.put_keyring(None, &ring).await.unwrap());
+            let failing = Arc::new(Failing {
+                error: error.clone(),
+                calls: Default::default(),
+            });
+            let keys = JwtKeys::new(Some(Box::new(failing.clone())));
+            for _ in 0..5 {
+                assert_eq!(
+                    keys.signer(&store, 200).await.err(),
+                    Some(KeyError::Store(error.clone()))
+                );
+            }
+            assert_eq!(failing.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        }
     }
 }

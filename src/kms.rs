@@ -4,7 +4,7 @@
 //! anywhere else.
 
 use crate::keys::{SigningKey, Unseal};
-use crate::store::dynamodb::error_detail;
+use crate::store::dynamodb::{classify, error_detail};
 use crate::store::{StoreError, StoreResult};
 use aws_sdk_kms::primitives::Blob;
 use std::future::Future;
@@ -62,7 +62,9 @@ impl Unseal for KmsUnseal {
                 .ciphertext_blob(Blob::new(key.sealed_private.clone()))
                 .send()
                 .await
-                .map_err(|e| StoreError::Unavailable(error_detail("kms:Decrypt", &e)))?;
+                // Throttling, KMS's own failures and timeouts are worth retrying; a denied
+                // permission, a disabled or deleted key, or a ciphertext KMS refuses is not.
+                .map_err(|e| classify("kms:Decrypt", e))?;
             out.plaintext
                 .map(Blob::into_inner)
                 .ok_or_else(|| StoreError::Internal("kms:Decrypt: no plaintext".into()))

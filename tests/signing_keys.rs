@@ -10,12 +10,12 @@ use base64::Engine;
 use common::*;
 use oauth_token_service::admin::keys::{create_signing_key, rotate_signing_key};
 use oauth_token_service::http::App;
-use oauth_token_service::keys::JwtKeys;
+use oauth_token_service::keys::{JwtKeys, Keyring};
 use oauth_token_service::kms::KmsUnseal;
 use oauth_token_service::oauth::jwt;
 use oauth_token_service::oauth::{Issuer, TokenFormat};
-use oauth_token_service::store::GetKeyring;
 use oauth_token_service::store::dynamodb::DynamoStore;
+use oauth_token_service::store::{GetKeyring, PutKeyring};
 use serde_json::Value;
 
 /// Every byte string the tokens table holds, rendered as the SDK reads it.
@@ -138,4 +138,48 @@ async fn rotating_before_a_key_exists_says_what_to_run() {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn a_key_kms_refuses_to_unseal_is_a_server_error_not_a_retry() {
+    // KMS refuses to unseal the signing key (here: a ciphertext it never made, under a key
+    // it does not have; in AWS also a denied permission or a disabled key): a 400 that no
+    // retry mends. A JWT client's request is answered 500 server_error without detail, not
+    // 400 temporarily_unavailable with Retry-After.
+    let store = fresh_store().await;
+    let mut key = test_signing_key("k1", now() - 10);
+    key.kms_key_id = "alias/not-a-key-of-this-account".into();
+    let ring = Keyring {
+        version: 1,
+        keys: vec![key],
+    };
+    assert!(store.put_keyring(None, &ring).await.unwrap());
+    let secret = new_secret();
+    let mut c = client_with_secret("jwt-app", &secret, &["read"]);
+    c.token_format = Some(TokenFormat::Jwt);
+    store.put_client(&c, true).await.unwrap();
+    let keys = JwtKeys::new(Some(Box::new(KmsUnseal::new(kms_client().await))));
+    let rng = ring::rand::SystemRandom::new();
+    let app = App {
+        issuer: Issuer {
+            store: &store,
+            policy: &TEST_POLICY,
+            rng: &rng,
+            clock: test_clock_ms,
+            jwt: Some(&keys),
+            clients: None,
+        },
+        public_url: None,
+    };
+    for _ in 0..2 {
+        let a = Answer::from_event(
+            &app.handle_event(&form_post(
+                "grant_type=client_credentials",
+                &[("authorization", &basic("jwt-app", &secret))],
+            ))
+            .await,
+        );
+        a.assert_error(500, "server_error", SERVER_ERROR);
+        assert_eq!(a.header("Retry-After"), None);
+    }
 }

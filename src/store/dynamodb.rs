@@ -148,6 +148,10 @@ const SWEEP_CONCURRENCY: usize = 16;
 
 /// Error codes DynamoDB answers when it is overloaded or briefly failing.
 const TRANSIENT_CODES: &[&str] = &[
+    // KMS (`crate::kms`), sorted by the same rules.
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "KeyUnavailableException",
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -177,7 +181,7 @@ async fn conflict_pause(attempt: u32) {
 /// Sorts an SDK error into unavailable (answer `temporarily_unavailable`) or internal. The
 /// detail names the operation, DynamoDB's error code and its message, and nothing else: a
 /// full rendering of an SDK error can carry the raw response body, which can hold items.
-fn classify<E>(op: &str, err: SdkError<E, HttpResponse>) -> StoreError
+pub(crate) fn classify<E>(op: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
