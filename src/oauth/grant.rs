@@ -173,21 +173,28 @@ impl<S: GrantStore> Issuer<'_, S> {
             GrantType::RefreshToken => params.refresh_token.value().map(token::hash),
             GrantType::ClientCredentials => None,
         };
+        let mut cached = false;
         let (client, presented) = match (id, &refresh_hash) {
             (None, _) => (None, None),
-            (Some(id), None) => (self.client(id, started_ms).await?, None),
+            (Some(id), None) => {
+                let (client, from_cache) = self.client(id, started_ms).await?;
+                cached = from_cache;
+                (client, None)
+            }
             (Some(id), Some(hash)) => self
                 .store
                 .get_client_and_token(id, hash)
                 .await
                 .map_err(store_error)?,
         };
-        let client = offered.authenticate(client).inspect_err(|_| {
-            // A cached record that fails may be stale (a new secret): read it next time.
-            if let (Some(cache), Some(id)) = (self.clients, id) {
-                cache.forget(id);
+        let client = match (offered.authenticate(client), id) {
+            (Ok(client), _) => client,
+            (Err(e), Some(id)) if cached => {
+                self.reread_client(id, started_ms).await;
+                return Err(e);
             }
-        })?;
+            (Err(e), _) => return Err(e),
+        };
 
         // 5. The grant is one this client may use.
         if !client.grants.contains(&grant) {
@@ -244,16 +251,39 @@ impl<S: GrantStore> Issuer<'_, S> {
         Err(OAuthError::TooManyRequests(retry_after))
     }
 
-    /// The client's record: from the cache when it holds a fresh one, else read (and kept).
-    async fn client(&self, id: &str, now_ms: u64) -> Result<Option<ClientRecord>, OAuthError> {
+    /// The client's record, and whether it came from the cache: from the cache when it
+    /// holds a fresh one, else read (and kept).
+    async fn client(
+        &self,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<(Option<ClientRecord>, bool), OAuthError> {
         if let Some(record) = self.clients.and_then(|c| c.get(id, now_ms)) {
-            return Ok(Some(record));
+            return Ok((Some(record), true));
         }
         let record = self.store.get_client(id).await.map_err(store_error)?;
         if let (Some(cache), Some(r)) = (self.clients, &record) {
             cache.put(r, now_ms);
         }
-        Ok(record)
+        Ok((record, false))
+    }
+
+    /// After a failed authentication against a cached record: the record is read again (it
+    /// may be stale: a new secret) and kept as read, before the failure is answered. The
+    /// read also makes the failure cost what it costs for an unknown id or an uncached
+    /// client (one read), so that the answer's timing does not tell which ids this
+    /// instance has cached. The failure stands whatever the read finds: a request
+    /// verifies one set of hashes, never two (at most one PBKDF2 per request).
+    async fn reread_client(&self, id: &str, now_ms: u64) {
+        let Some(cache) = self.clients else {
+            return;
+        };
+        cache.forget(id);
+        match self.store.get_client(id).await {
+            Ok(Some(record)) => cache.put(&record, now_ms),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(detail = %e, "could not read a client again"),
+        }
     }
 
     async fn client_credentials(
