@@ -226,9 +226,10 @@ impl<S: GrantStore> Issuer<'_, S> {
     /// Counts this request against the client's hourly quota, if it has one (PROTOCOL
     /// §11.1): one conditional write, after every check of the request and before anything
     /// is issued or consumed. Clients without a quota cost nothing.
-    async fn take_quota(&self, client: &ClientRecord, now: u64) -> Result<(), OAuthError> {
+    /// Returns the window counted in, `None` for a client without a quota.
+    async fn take_quota(&self, client: &ClientRecord, now: u64) -> Result<Option<u64>, OAuthError> {
         let Some(max) = client.max_tokens_per_hour else {
-            return Ok(());
+            return Ok(None);
         };
         let window = quota_window(now);
         let frees_at = window + QUOTA_WINDOW_SECS;
@@ -238,7 +239,7 @@ impl<S: GrantStore> Issuer<'_, S> {
             .await
             .map_err(store_error)?;
         if counted {
-            return Ok(());
+            return Ok(Some(window));
         }
         let retry_after = frees_at.saturating_sub(now).max(1);
         tracing::warn!(
@@ -390,7 +391,7 @@ impl<S: GrantStore> Issuer<'_, S> {
 
         // 8. Rotate (within the client's quota): the family record, the old token and the
         // new pair in one transaction.
-        self.take_quota(client, now).await?;
+        let counted_in = self.take_quota(client, now).await?;
         let listed_on = superseded.as_ref().unwrap_or(&old);
         let signer = self.signer_for(client, now).await?;
         let format = format_name(signer.is_some());
@@ -418,7 +419,14 @@ impl<S: GrantStore> Issuer<'_, S> {
             refresh,
         };
         if !self.commit_rotation(&rotation).await? {
-            // Lost a race with a concurrent use, or the family was revoked meanwhile.
+            // Lost a race with a concurrent use, or the family was revoked meanwhile: a
+            // refused request, so its count is taken back (best effort: a failure here
+            // leaves the count on the strict side).
+            if let Some(window) = counted_in
+                && let Err(e) = self.store.return_quota(&client.client_id, window).await
+            {
+                tracing::warn!(detail = %e, "could not take back a refused refresh's count");
+            }
             return Err(OAuthError::InvalidRefresh);
         }
         for dropped in &minted.dropped {

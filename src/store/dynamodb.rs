@@ -1484,6 +1484,23 @@ impl Quotas for DynamoStore {
         written("UpdateItem", result)
     }
 
+    async fn return_quota(&self, client_id: &str, window_start: u64) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tokens_table)
+            .key(attr::TOKEN_HASH, s(&quota_key(client_id, window_start)))
+            .update_expression("ADD #used :minus_one")
+            .condition_expression("#used > :zero")
+            .expression_attribute_names("#used", attr::USED)
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        // A failed condition: nothing counted to take back.
+        written("UpdateItem", result).map(|_| ())
+    }
+
     async fn quota_used(&self, client_id: &str, window_start: u64) -> StoreResult<u64> {
         let item = self
             .client

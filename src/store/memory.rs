@@ -368,6 +368,18 @@ impl Quotas for MemoryStore {
         Ok(true)
     }
 
+    async fn return_quota(&self, client_id: &str, window_start: u64) -> StoreResult<()> {
+        round_trip().await;
+        if let Some(used) = self
+            .lock()
+            .quotas
+            .get_mut(&(client_id.to_owned(), window_start))
+        {
+            *used = used.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn quota_used(&self, client_id: &str, window_start: u64) -> StoreResult<u64> {
         round_trip().await;
         Ok(self

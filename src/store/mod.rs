@@ -283,6 +283,15 @@ pub trait Quotas: Sync {
         expires_at: u64,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
+    /// Takes back one request counted in the window starting at `window_start` (a refresh
+    /// that passed every check, was counted, then lost its rotation's race): one
+    /// conditional atomic write that never takes the count below zero.
+    fn return_quota(
+        &self,
+        client_id: &str,
+        window_start: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// How many requests of `client_id` the window starting at `window_start` has counted.
     fn quota_used(
         &self,

@@ -193,6 +193,7 @@ macro_rules! all_flows {
             quota::over_its_hourly_quota_a_client_gets_429_with_retry_after_and_nothing,
             quota::failed_requests_never_count_against_a_quota,
             quota::a_refresh_counts_and_a_refused_one_consumes_nothing,
+            quota::a_refresh_that_loses_its_race_is_not_counted,
             quota::of_twenty_concurrent_requests_exactly_the_quota_succeed
         );
     };

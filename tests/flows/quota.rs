@@ -6,7 +6,9 @@ use super::FlowStore;
 use super::refresh::futures_join_all;
 use crate::common::*;
 use oauth_token_service::http::App;
+use oauth_token_service::oauth::grant::quota_window;
 use oauth_token_service::oauth::{Issuer, token};
+use oauth_token_service::store::Quotas;
 use serde_json::Value;
 use std::sync::LazyLock;
 
@@ -158,4 +160,24 @@ pub async fn of_twenty_concurrent_requests_exactly_the_quota_succeed<S: FlowStor
     for a in answers.iter().filter(|a| a.status != 200) {
         assert_over_quota(a);
     }
+}
+
+pub async fn a_refresh_that_loses_its_race_is_not_counted<S: FlowStore>() {
+    // Ten concurrent refreshes of one refresh token each pass every check and are counted;
+    // one rotates, and the nine that lose the race are refused, their counts taken back.
+    let f = Fixture::<S>::new(100).await;
+    let issued = f.issue("limited").await;
+    assert_eq!(issued.status, 200);
+    let refresh_token = issued.body["refresh_token"].as_str().unwrap().to_owned();
+    let answers = futures_join_all((0..10).map(|_| f.refresh(&refresh_token))).await;
+    assert_eq!(answers.iter().filter(|a| a.status == 200).count(), 1);
+    for a in answers.iter().filter(|a| a.status != 200) {
+        a.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    }
+    let window = quota_window(stopped_clock_ms() / 1000);
+    assert_eq!(
+        f.store.quota_used("limited", window).await.unwrap(),
+        2,
+        "the issuance and the one rotation"
+    );
 }
