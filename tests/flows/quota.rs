@@ -8,7 +8,6 @@ use crate::common::*;
 use oauth_token_service::http::App;
 use oauth_token_service::oauth::grant::quota_window;
 use oauth_token_service::oauth::{Issuer, token};
-use oauth_token_service::store::Quotas;
 use serde_json::Value;
 use std::sync::LazyLock;
 
