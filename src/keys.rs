@@ -109,9 +109,10 @@ pub enum KeyError {
 
 /// After a failed unseal, how long a process answers with that failure before it calls the
 /// key service again for the key: a key service that is throttling or down gets one call
-/// per key per few seconds, not one per request; a key that cannot be unsealed (a denied
-/// permission, a disabled key, a private half that does not match) one a minute.
-pub const UNSEAL_RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
+/// per key per second (the `Retry-After` its answer carries), not one per request; a key
+/// that cannot be unsealed (a denied permission, a disabled key, a private half that does
+/// not match) one a minute.
+pub const UNSEAL_RETRY_UNAVAILABLE: Duration = Duration::from_secs(1);
 pub const UNSEAL_RETRY_FAILED: Duration = Duration::from_secs(60);
 
 /// The process's view of the keyring, refreshed every `KEYRING_REFRESH`, and the private

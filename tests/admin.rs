@@ -448,10 +448,32 @@ async fn a_token_written_after_the_first_sweep_of_disable_client_is_revoked_by_t
             .await
             .unwrap()
         };
-        let (issued, disabled) = tokio::join!(app.handle_event(&event), disabling);
+        let revoked = async |a: &Answer| {
+            let mut revoked = Vec::new();
+            for key in ["access_token", "refresh_token"] {
+                let hash = token::hash(a.body[key].as_str().unwrap());
+                revoked.push(
+                    store
+                        .get_token(&hash)
+                        .await
+                        .unwrap()
+                        .expect("stored")
+                        .revoked,
+                );
+            }
+            revoked
+        };
+        let issuing = async {
+            let issued = Answer::from_event(&app.handle_event(&event).await);
+            // Answered once the pair landed (1.5 s): the first sweep (by 0.3 s plus the
+            // tool's start) has passed, and a second one is 3 s away yet.
+            let then = revoked(&issued).await;
+            (issued, then)
+        };
+        let ((issued, then), disabled) = tokio::join!(issuing, disabling);
         disabled.assert_ok();
-        let issued = Answer::from_event(&issued);
         assert_issued(&issued);
+        assert_eq!(then, [false, false], "the first sweep missed the pair");
         assert_eq!(fake.faulted(), 1, "the pair was held");
         for key in ["access_token", "refresh_token"] {
             let hash = token::hash(issued.body[key].as_str().unwrap());

@@ -270,6 +270,28 @@ async fn the_cache_still_checks_the_secret_and_rereads_after_a_failure() {
     let (a, ops) = bench.counted(&app, &with_new).await;
     assert_eq!((a.status, ops), (200, vec!["BatchWriteItem".to_owned()]));
 
+    // DynamoDB failing: a wrong secret against the cached record and an unknown id get
+    // the same answer (the failed read's), so an outage does not tell cached ids either.
+    let (a, ops) = bench.counted(&app, &with_new).await;
+    assert_eq!(
+        (a.status, ops),
+        (200, vec!["BatchWriteItem".to_owned()]),
+        "cached"
+    );
+    bench
+        .fake
+        .set(Fault::Error(500, "InternalServerError"), Some("GetItem"));
+    let nobody = json_post(&json!({
+        "grant_type": "client_credentials",
+        "client_id": "nobody",
+        "client_secret": new_secret(),
+    }));
+    for event in [&wrong, &nobody] {
+        let (a, _) = bench.counted(&app, event).await;
+        a.assert_error(400, "temporarily_unavailable", TEMPORARILY_UNAVAILABLE);
+    }
+    bench.fake.set(Fault::Proxy, None);
+
     // Unknown clients are never cached: each request reads.
     let unknown = json_post(&json!({
         "grant_type": "client_credentials",

@@ -313,7 +313,14 @@ pub async fn revoke_client_tokens(
         return Ok(first);
     }
     tokio::time::sleep(settle).await;
-    let later = now.saturating_add(settle.as_secs_f64().ceil() as u64);
+    // The second sweep's own time: at least `settle` after the first's, and the clock's
+    // after a first sweep that took long.
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let later = now
+        .saturating_add(settle.as_secs_f64().ceil() as u64)
+        .max(clock);
     Ok(first + store.revoke_client_tokens(id, later).await?)
 }
 

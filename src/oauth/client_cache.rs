@@ -4,8 +4,10 @@
 //! so that a warm `client_credentials` issuance costs no read of the clients table. What
 //! that trades: a client disabled, deleted or given a new secret goes on authenticating on
 //! a warm instance for up to the lifetime (its tokens are still revoked at once, since no
-//! token check reads the cache). A failed authentication forgets the record, so a client
-//! presenting a secret newer than the cached record is read again on its next request.
+//! token check reads the cache). A failed authentication against a kept record reads the
+//! record again before it answers and keeps what it read (`Issuer::reread_client`), so a
+//! client presenting a secret newer than the cached record succeeds on its next request,
+//! and a wrong secret costs one read whether or not the id was cached.
 //! Only records that exist are kept: an unknown client id is read every time.
 
 use super::model::ClientRecord;

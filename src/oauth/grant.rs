@@ -190,7 +190,7 @@ impl<S: GrantStore> Issuer<'_, S> {
         let client = match (offered.authenticate(client), id) {
             (Ok(client), _) => client,
             (Err(e), Some(id)) if cached => {
-                self.reread_client(id, started_ms).await;
+                self.reread_client(id, started_ms).await?;
                 return Err(e);
             }
             (Err(e), _) => return Err(e),
@@ -274,17 +274,18 @@ impl<S: GrantStore> Issuer<'_, S> {
     /// read also makes the failure cost what it costs for an unknown id or an uncached
     /// client (one read), so that the answer's timing does not tell which ids this
     /// instance has cached. The failure stands whatever the read finds: a request
-    /// verifies one set of hashes, never two (at most one PBKDF2 per request).
-    async fn reread_client(&self, id: &str, now_ms: u64) {
+    /// verifies one set of hashes, never two (at most one PBKDF2 per request). A read that
+    /// fails is answered as it is for any client (`temporarily_unavailable`, say), so that
+    /// an outage does not tell cached ids apart either.
+    async fn reread_client(&self, id: &str, now_ms: u64) -> Result<(), OAuthError> {
         let Some(cache) = self.clients else {
-            return;
+            return Ok(());
         };
         cache.forget(id);
-        match self.store.get_client(id).await {
-            Ok(Some(record)) => cache.put(&record, now_ms),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(detail = %e, "could not read a client again"),
+        if let Some(record) = self.store.get_client(id).await.map_err(store_error)? {
+            cache.put(&record, now_ms);
         }
+        Ok(())
     }
 
     async fn client_credentials(
@@ -304,11 +305,11 @@ impl<S: GrantStore> Issuer<'_, S> {
         let granted = scope::grant(requested, &client.scopes, default)?;
 
         // 8. Issue (within the client's quota): a refresh token only to a client that may
-        // use one.
+        // use one. The signing key first: a request that cannot be signed is not counted.
+        let signer = self.signer_for(client, now).await?;
         self.take_quota(client, now).await?;
         let with_refresh =
             self.policy.issue_refresh_tokens && client.grants.contains(&GrantType::RefreshToken);
-        let signer = self.signer_for(client, now).await?;
         let format = format_name(signer.is_some());
         let minted = self.mint(client, granted, None, with_refresh, now, signer, issuer_url)?;
         // A JWT without a refresh token writes nothing.
@@ -391,9 +392,9 @@ impl<S: GrantStore> Issuer<'_, S> {
 
         // 8. Rotate (within the client's quota): the family record, the old token and the
         // new pair in one transaction.
+        let signer = self.signer_for(client, now).await?;
         let counted_in = self.take_quota(client, now).await?;
         let listed_on = superseded.as_ref().unwrap_or(&old);
-        let signer = self.signer_for(client, now).await?;
         let format = format_name(signer.is_some());
         let minted = self.mint(
             client,

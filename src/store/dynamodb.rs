@@ -962,8 +962,8 @@ impl Revoke for DynamoStore {
         };
         let record = family_from_item(&member.family, &out.attributes.unwrap_or_default())?;
 
-        // 2. The sweep: that refresh token and the live access tokens it lists. Each token
-        //    is then refused on its own, by the authorizer's one read among others.
+        // 2. The sweep (cleanup: step 1 decided): that refresh token and the live access
+        //    tokens it lists, each then marked revoked on its own item.
         let Some(current) = self.get_token(record.current()).await? else {
             return Ok(());
         };
@@ -1485,8 +1485,9 @@ impl Quotas for DynamoStore {
     }
 
     async fn return_quota(&self, client_id: &str, window_start: u64) -> StoreResult<()> {
+        // Sent once, never retried: a retry of an attempt that landed would take back two.
         let result = self
-            .client
+            .client_once
             .update_item()
             .table_name(&self.tokens_table)
             .key(attr::TOKEN_HASH, s(&quota_key(client_id, window_start)))
