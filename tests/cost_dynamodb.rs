@@ -12,13 +12,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
 use oauth_token_service::http::App;
-use oauth_token_service::keys::Keyring;
 use oauth_token_service::oauth::{ClientCache, IssuePolicy, TokenFormat};
+use oauth_token_service::store::GrantType;
 use oauth_token_service::store::dynamodb::DynamoStore;
-use oauth_token_service::store::{GrantType, PutKeyring};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::Duration;
 
 struct Bench {
     moto: DynamoStore,
@@ -44,17 +42,9 @@ impl Bench {
         for c in [opaque, opaque_only, jwt, jwt_only, quota] {
             assert!(moto.put_client(&c, true).await.unwrap());
         }
-        let ring = Keyring {
-            version: 1,
-            keys: vec![test_signing_key("k1", now() - 10)],
-        };
-        assert!(moto.put_keyring(None, &ring).await.unwrap());
+        put_test_keyring(&moto).await;
         let fake = FakeDynamo::start(Fault::Proxy, None).await;
-        let store = DynamoStore::new(
-            sdk_client(&fake.url(), Duration::from_secs(5)).await,
-            moto.clients_table(),
-            moto.tokens_table(),
-        );
+        let store = fake.store_over(&moto).await;
         Bench {
             moto,
             fake,

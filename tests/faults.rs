@@ -16,11 +16,10 @@ use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
 use oauth_token_service::authorizer::{Verdict, decide};
 use oauth_token_service::http::App;
-use oauth_token_service::keys::Keyring;
 use oauth_token_service::oauth::TokenFormat;
 use oauth_token_service::oauth::token;
 use oauth_token_service::store::dynamodb::DynamoStore;
-use oauth_token_service::store::{GetFamily, GetToken, PutKeyring};
+use oauth_token_service::store::{GetFamily, GetToken};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -579,11 +578,7 @@ async fn a_family_revocation_whose_sweep_fails_still_refuses_every_token_of_the_
     for c in [&jwt_app, &api] {
         assert!(setup.moto.put_client(c, true).await.unwrap());
     }
-    let ring = Keyring {
-        version: 1,
-        keys: vec![test_signing_key("k1", now() - 10)],
-    };
-    assert!(setup.moto.put_keyring(None, &ring).await.unwrap());
+    put_test_keyring(&setup.moto).await;
     let (fake, store) = setup.behind(Fault::Proxy).await;
     let rng = ring::rand::SystemRandom::new();
     let app = test_app(&store, &rng);

@@ -12,13 +12,10 @@ use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::*;
 use oauth_token_service::authorizer::{Verdict, decide};
 use oauth_token_service::http::App;
-use oauth_token_service::keys::Keyring;
 use oauth_token_service::oauth::{IssuePolicy, TokenFormat};
-use oauth_token_service::store::PutKeyring;
 use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 /// The actions a statement of the template grants, and the table resource it names
 /// (`ClientsTable` or `TokensTable`), found by its `Sid`.
@@ -80,17 +77,9 @@ impl Setup {
         ] {
             assert!(moto.put_client(&c, true).await.unwrap());
         }
-        let ring = Keyring {
-            version: 1,
-            keys: vec![test_signing_key("k1", now() - 10)],
-        };
-        assert!(moto.put_keyring(None, &ring).await.unwrap());
+        put_test_keyring(&moto).await;
         let fake = FakeDynamo::start(Fault::Proxy, None).await;
-        let store = DynamoStore::new(
-            sdk_client(&fake.url(), Duration::from_secs(5)).await,
-            moto.clients_table(),
-            moto.tokens_table(),
-        );
+        let store = fake.store_over(&moto).await;
         Setup {
             moto,
             fake,

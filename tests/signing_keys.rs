@@ -12,11 +12,22 @@ use oauth_token_service::admin::keys::{create_signing_key, rotate_signing_key};
 use oauth_token_service::http::App;
 use oauth_token_service::keys::{JwtKeys, Keyring};
 use oauth_token_service::kms::KmsUnseal;
+use oauth_token_service::oauth::TokenFormat;
 use oauth_token_service::oauth::jwt;
-use oauth_token_service::oauth::{Issuer, TokenFormat};
 use oauth_token_service::store::dynamodb::DynamoStore;
 use oauth_token_service::store::{GetKeyring, PutKeyring};
 use serde_json::Value;
+
+/// The token function over `store`, signing with `keys`.
+fn app_with<'a>(
+    store: &'a DynamoStore,
+    keys: &'a JwtKeys,
+    rng: &'a ring::rand::SystemRandom,
+) -> App<'a, DynamoStore> {
+    let mut app = test_app(store, rng);
+    app.issuer.jwt = Some(keys);
+    app
+}
 
 /// Every byte string the tokens table holds, rendered as the SDK reads it.
 async fn table_dump(store: &DynamoStore) -> String {
@@ -78,17 +89,7 @@ async fn a_sealed_key_signs_tokens_that_verify_and_never_lies_in_the_table_in_cl
     store.put_client(&c, true).await.unwrap();
     let keys = JwtKeys::new(Some(Box::new(KmsUnseal::new(kms.clone()))));
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: test_clock_ms,
-            jwt: Some(&keys),
-            clients: None,
-        },
-        public_url: None,
-    };
+    let app = app_with(&store, &keys, &rng);
     let a = Answer::from_event(
         &app.handle_event(&form_post(
             "grant_type=client_credentials",
@@ -160,17 +161,7 @@ async fn a_key_kms_refuses_to_unseal_is_a_server_error_not_a_retry() {
     store.put_client(&c, true).await.unwrap();
     let keys = JwtKeys::new(Some(Box::new(KmsUnseal::new(kms_client().await))));
     let rng = ring::rand::SystemRandom::new();
-    let app = App {
-        issuer: Issuer {
-            store: &store,
-            policy: &TEST_POLICY,
-            rng: &rng,
-            clock: test_clock_ms,
-            jwt: Some(&keys),
-            clients: None,
-        },
-        public_url: None,
-    };
+    let app = app_with(&store, &keys, &rng);
     for _ in 0..2 {
         let a = Answer::from_event(
             &app.handle_event(&form_post(

@@ -5,6 +5,7 @@
 
 use super::fake_http::{FakeServer, Request, answer, drain, forward, read_request};
 use super::moto_endpoint;
+use oauth_token_service::store::dynamodb::DynamoStore;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,6 +120,15 @@ impl FakeDynamo {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// A store over `moto`'s tables whose SDK client talks to this fake (5 s timeout).
+    pub async fn store_over(&self, moto: &DynamoStore) -> DynamoStore {
+        DynamoStore::new(
+            super::sdk_client(&self.url(), Duration::from_secs(5)).await,
+            moto.clients_table(),
+            moto.tokens_table(),
+        )
     }
 
     pub fn set(&self, fault: Fault, only: Option<&'static str>) {

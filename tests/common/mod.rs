@@ -427,6 +427,16 @@ pub fn test_app<'a, S>(store: &'a S, rng: &'a SystemRandom) -> App<'a, S> {
     test_app_with(store, &POLICY, rng)
 }
 
+/// Stores the test signing key as `store`'s first keyring: `k1`, signing since ten
+/// seconds ago.
+pub async fn put_test_keyring(store: &impl oauth_token_service::store::PutKeyring) {
+    let ring = oauth_token_service::keys::Keyring {
+        version: 1,
+        keys: vec![test_signing_key("k1", now() - 10)],
+    };
+    assert!(store.put_keyring(None, &ring).await.unwrap());
+}
+
 /// [`test_app`] with another issuing policy.
 pub fn test_app_with<'a, S>(
     store: &'a S,

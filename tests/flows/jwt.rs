@@ -38,11 +38,7 @@ impl<S: FlowStore> Fixture<S> {
         for c in [jwt_app, opaque, api] {
             store.seed_client(&c, true).await;
         }
-        let ring = Keyring {
-            version: 1,
-            keys: vec![test_signing_key("k1", now() - 10)],
-        };
-        assert!(store.put_keyring(None, &ring).await.unwrap());
+        put_test_keyring(&store).await;
         Fixture {
             store,
             secret,

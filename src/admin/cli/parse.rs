@@ -166,16 +166,8 @@ enum Sub {
     DisableClient {
         #[command(flatten)]
         client: Client,
-        /// Seconds to wait after the first sweep before sweeping again, for requests that
-        /// read the client just before it was disabled and write their tokens after the
-        /// first sweep passed (the token function's timeout is 10 s); 0: one sweep only
-        #[arg(
-            long,
-            value_name = "SECONDS",
-            default_value_t = 12,
-            env = "OAUTH_ADMIN_SETTLE_SECONDS"
-        )]
-        settle_seconds: u64,
+        #[command(flatten)]
+        settle: Settle,
     },
 
     /// Accept a disabled client's requests again
@@ -229,16 +221,8 @@ enum Sub {
     DeleteClient {
         #[command(flatten)]
         client: Client,
-        /// Seconds to wait after the first sweep before sweeping again, for requests that
-        /// read the client just before it was disabled and write their tokens after the
-        /// first sweep passed (the token function's timeout is 10 s); 0: one sweep only
-        #[arg(
-            long,
-            value_name = "SECONDS",
-            default_value_t = 12,
-            env = "OAUTH_ADMIN_SETTLE_SECONDS"
-        )]
-        settle_seconds: u64,
+        #[command(flatten)]
+        settle: Settle,
     },
 
     /// Add a new secret beside the current one, or --finish to drop the old
@@ -329,6 +313,21 @@ struct Client {
     /// The client's id (one that starts with '-' goes after --)
     #[arg(value_name = "ID", value_parser = client_id)]
     id: String,
+}
+
+/// How long disable-client and delete-client wait before their second sweep.
+#[derive(Args)]
+struct Settle {
+    /// Seconds to wait after the first sweep before sweeping again, for requests that
+    /// read the client just before it was disabled and write their tokens after the
+    /// first sweep passed (the token function's timeout is 10 s); 0: one sweep only
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 12,
+        env = "OAUTH_ADMIN_SETTLE_SECONDS"
+    )]
+    settle_seconds: u64,
 }
 
 /// The settings create-client, import-client and update-client take. Repeatable options
@@ -579,20 +578,14 @@ impl Sub {
                 id: client.id,
                 json,
             },
-            Sub::DisableClient {
-                client,
-                settle_seconds,
-            } => Command::DisableClient {
+            Sub::DisableClient { client, settle } => Command::DisableClient {
                 id: client.id,
-                settle: Duration::from_secs(settle_seconds),
+                settle: Duration::from_secs(settle.settle_seconds),
             },
             Sub::EnableClient { client } => Command::EnableClient { id: client.id },
-            Sub::DeleteClient {
-                client,
-                settle_seconds,
-            } => Command::DeleteClient {
+            Sub::DeleteClient { client, settle } => Command::DeleteClient {
                 id: client.id,
-                settle: Duration::from_secs(settle_seconds),
+                settle: Duration::from_secs(settle.settle_seconds),
             },
             Sub::UpdateClient {
                 client,
