@@ -314,6 +314,7 @@ async fn store_fixed_access_token(store: &DynamoStore, client: &FixedClient) {
         answered_at_ms: None,
         answer_by_ms: None,
         family_tokens: Vec::new(),
+        parent: None,
         revoked: false,
     };
     store

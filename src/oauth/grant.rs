@@ -396,7 +396,7 @@ impl<S: GrantStore> Issuer<'_, S> {
         let counted_in = self.take_quota(client, now).await?;
         let listed_on = superseded.as_ref().unwrap_or(&old);
         let format = format_name(signer.is_some());
-        let minted = self.mint(
+        let mut minted = self.mint(
             client,
             granted,
             Some((&old.family, listed_on)),
@@ -405,6 +405,9 @@ impl<S: GrantStore> Issuer<'_, S> {
             signer,
             issuer_url,
         )?;
+        if let Some(refresh) = minted.records.last_mut() {
+            refresh.parent = Some(old.token_hash.clone());
+        }
         let (access, refresh) = match minted.records.as_slice() {
             [access, refresh] => (Some(access), refresh),
             [refresh] => (None, refresh),
@@ -441,10 +444,12 @@ impl<S: GrantStore> Issuer<'_, S> {
         }
         // The last write before the answer, so that the time it records is as close to the
         // answer as it can be: a use of `old` that begins after it is told apart from one
-        // that raced this rotation, and no other write stands between the two.
+        // that raced this rotation, and no other write stands between the two. On the token
+        // this rotation consumed: `old`, or within the grace the successor it retired.
+        let consumed = superseded.as_ref().unwrap_or(&old);
         if let Err(e) = self
             .store
-            .mark_answered(&old.token_hash, (self.clock)())
+            .mark_answered(&consumed.token_hash, (self.clock)())
             .await
         {
             tracing::warn!(detail = %e, "could not record the rotation's answer time");
@@ -472,7 +477,13 @@ impl<S: GrantStore> Issuer<'_, S> {
             .get_token(family.current())
             .await
             .map_err(store_error)?;
-        Ok(current.filter(|t| !t.revoked && t.kind == TokenKind::Refresh))
+        // Only the token the rotation that consumed `old` issued (or a grace rotation of
+        // `old` since): a token further down the family means `old`'s answer was not lost.
+        Ok(current.filter(|t| {
+            !t.revoked
+                && t.kind == TokenKind::Refresh
+                && t.parent.as_deref() == Some(old.token_hash.as_str())
+        }))
     }
 
     /// The key to sign with, for a client whose access tokens are JWTs; `None` for opaque.
@@ -631,6 +642,7 @@ impl<S: GrantStore> Issuer<'_, S> {
             answered_at_ms: None,
             answer_by_ms: None,
             family_tokens: Vec::new(),
+            parent: None,
             revoked: false,
         };
         let mut records = Vec::new();

@@ -163,6 +163,10 @@ pub struct TokenRecord {
     /// On a refresh token: the family's access tokens that were live when it was issued,
     /// its own sibling included, so that revoking the family needs no index.
     pub family_tokens: Vec<FamilyToken>,
+    /// On a refresh token issued by a rotation: the hash of the refresh token presented to
+    /// that rotation, so that the reuse grace replaces only a just-consumed token's own
+    /// successor. `None` on a family's first refresh token.
+    pub parent: Option<String>,
     pub revoked: bool,
 }
 

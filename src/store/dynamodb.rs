@@ -61,6 +61,7 @@ pub mod attr {
     pub const USED_AT_MS: &str = "used_at_ms";
     pub const ANSWERED_AT_MS: &str = "answered_at_ms";
     pub const ANSWER_BY_MS: &str = "answer_by_ms";
+    pub const PARENT: &str = "parent";
     pub const FAMILY_TOKENS: &str = "family_tokens";
     pub const REVOKED: &str = "revoked";
 
@@ -778,13 +779,18 @@ impl RotateRefresh for DynamoStore {
                 .expression_attribute_values(":client", s(r.client_id))
                 .expression_attribute_values(":false", AttributeValue::Bool(false)),
             // Re-presented within the grace: the presented token is consumed already; the
-            // refresh token that replaced it (whose answer was lost) is retired instead.
+            // refresh token that replaced it (whose answer was lost) is retired instead,
+            // consumed by this rotation, so that presenting it later is reuse.
             Some(current) => Update::builder()
                 .table_name(&self.tokens_table)
                 .key(attr::TOKEN_HASH, s(current))
-                .update_expression("SET revoked = :true")
+                .update_expression(
+                    "SET revoked = :true, used_at_ms = :now_ms, answer_by_ms = :answer_by",
+                )
                 .condition_expression("attribute_exists(token_hash)")
-                .expression_attribute_values(":true", AttributeValue::Bool(true)),
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":now_ms", n(r.now_ms))
+                .expression_attribute_values(":answer_by", n(r.answer_by_ms)),
         }
         .build()
         .map_err(build_error)?;
@@ -1094,6 +1100,9 @@ fn token_item(t: &TokenRecord) -> Item {
             item.insert(name.into(), n(v));
         }
     }
+    if let Some(parent) = &t.parent {
+        item.insert(attr::PARENT.into(), s(parent));
+    }
     if !t.family_tokens.is_empty() {
         let listed = t
             .family_tokens
@@ -1243,6 +1252,10 @@ fn token_from_item(item: &Item) -> StoreResult<TokenRecord> {
         answered_at_ms: r.opt_number(attr::ANSWERED_AT_MS)?,
         answer_by_ms: r.opt_number(attr::ANSWER_BY_MS)?,
         family_tokens: r.family_tokens(attr::FAMILY_TOKENS)?,
+        parent: match item.get(attr::PARENT) {
+            None => None,
+            Some(_) => Some(r.string(attr::PARENT)?),
+        },
         revoked: r.flag(attr::REVOKED)?,
     })
 }

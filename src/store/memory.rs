@@ -151,7 +151,11 @@ impl RotateRefresh for MemoryStore {
                 _ => return Ok(false),
             },
             Some(current) => match t.tokens.get_mut(current) {
-                Some(cur) => cur.revoked = true,
+                Some(cur) => {
+                    cur.revoked = true;
+                    cur.used_at_ms = Some(r.now_ms);
+                    cur.answer_by_ms = Some(r.answer_by_ms);
+                }
                 None => return Ok(false),
             },
         }

@@ -171,6 +171,8 @@ macro_rules! all_flows {
             refresh::a_use_that_began_before_the_consuming_rotation_was_answered_is_a_lost_race,
             refresh::within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_is_revoked,
             refresh::after_the_reuse_grace_a_re_presented_token_revokes_its_family,
+            refresh::the_reuse_grace_does_not_reach_past_a_successor_that_was_used,
+            refresh::a_refresh_token_the_grace_retired_presented_again_is_reuse,
             refresh::the_reuse_grace_does_not_apply_to_another_client_or_a_revoked_family,
             refresh::a_refresh_without_scope_drops_scopes_the_client_no_longer_has,
             refresh::a_client_without_the_refresh_grant_gets_no_refresh_token,
