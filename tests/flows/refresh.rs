@@ -528,16 +528,28 @@ pub async fn within_the_reuse_grace_the_same_client_gets_a_new_pair_and_nothing_
     assert_eq!(next.status, 200, "{}", next.body);
 }
 
-pub async fn the_reuse_grace_does_not_reach_past_a_successor_that_was_used<S: FlowStore>() {
-    // R1 -> R2 -> R3, every answer delivered: R2 was used, so R1's answer was not lost.
-    // R1 presented again within the grace of its consumption is reuse: the family is
-    // revoked, not R3 quietly replaced by a pair for whoever holds R1.
+/// A 30 s reuse grace, a token issued (R1) and rotated once, its answer delivered: the
+/// fixture, the policy, R1, and the rotation's answer.
+async fn rotated_once_with_grace<S: FlowStore>() -> (Fixture<S>, IssuePolicy, String, Answer) {
     let f = Fixture::<S>::new().await;
     let policy = with_grace(30);
     let first = f.issue("read").await;
     let r1 = tok(&first, "refresh_token").to_owned();
     let second = f.call_with(&policy, f.refresh_event(&r1)).await;
     assert_eq!(second.status, 200, "{}", second.body);
+    (f, policy, r1, second)
+}
+
+async fn assert_family_revoked<S: FlowStore>(f: &Fixture<S>, refresh_token: &str) {
+    let family = f.record(refresh_token).await.family;
+    assert!(f.store.get_family(&family).await.unwrap().unwrap().revoked);
+}
+
+pub async fn the_reuse_grace_does_not_reach_past_a_successor_that_was_used<S: FlowStore>() {
+    // R1 -> R2 -> R3, every answer delivered: R2 was used, so R1's answer was not lost.
+    // R1 presented again within the grace of its consumption is reuse: the family is
+    // revoked, not R3 quietly replaced by a pair for whoever holds R1.
+    let (f, policy, r1, second) = rotated_once_with_grace::<S>().await;
     let third = f
         .call_with(&policy, f.refresh_event(tok(&second, "refresh_token")))
         .await;
@@ -545,8 +557,7 @@ pub async fn the_reuse_grace_does_not_reach_past_a_successor_that_was_used<S: Fl
     f.call_with(&policy, f.refresh_event(&r1))
         .await
         .assert_error(400, "invalid_refresh", INVALID_REFRESH);
-    let family = f.record(&r1).await.family;
-    assert!(f.store.get_family(&family).await.unwrap().unwrap().revoked);
+    assert_family_revoked(&f, &r1).await;
     assert!(!f.accepted(tok(&third, "access_token")).await);
 }
 
@@ -554,19 +565,13 @@ pub async fn a_refresh_token_the_grace_retired_presented_again_is_reuse<S: FlowS
     // R1 -> R2; R1 presented again within the grace gets R3 and retires R2. Whoever then
     // presents R2 held the answer the grace took for lost: two holders of the family, so
     // the family is revoked, R3's tokens with it.
-    let f = Fixture::<S>::new().await;
-    let policy = with_grace(30);
-    let first = f.issue("read").await;
-    let r1 = tok(&first, "refresh_token").to_owned();
-    let second = f.call_with(&policy, f.refresh_event(&r1)).await;
-    assert_eq!(second.status, 200, "{}", second.body);
+    let (f, policy, r1, second) = rotated_once_with_grace::<S>().await;
     let again = f.call_with(&policy, f.refresh_event(&r1)).await;
     assert_eq!(again.status, 200, "{}", again.body);
     f.call_with(&policy, f.refresh_event(tok(&second, "refresh_token")))
         .await
         .assert_error(400, "invalid_refresh", INVALID_REFRESH);
-    let family = f.record(&r1).await.family;
-    assert!(f.store.get_family(&family).await.unwrap().unwrap().revoked);
+    assert_family_revoked(&f, &r1).await;
     for a in [&second, &again] {
         assert!(!f.accepted(tok(a, "access_token")).await);
     }
