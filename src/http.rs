@@ -127,7 +127,9 @@ impl HttpRequest {
             .unwrap_or_default()
             .to_owned();
 
-        // Payload 1.0 repeats headers in multiValueHeaders; 2.0 joins repeats with commas.
+        // Payload 1.0 repeats headers in multiValueHeaders; 2.0 joins repeats with commas,
+        // so each value is split at its commas (no media type, Basic credential or token
+        // holds one): the first Content-Type counts, and every Authorization is read.
         let mut content_type = None;
         let mut authorization = Vec::new();
         let multi = event.get("multiValueHeaders").and_then(Value::as_object);
@@ -140,8 +142,9 @@ impl HttpRequest {
                 Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
                 _ => Vec::new(),
             };
+            let values: Vec<&str> = values.iter().flat_map(|v| v.split(',')).collect();
             if name.eq_ignore_ascii_case("content-type") {
-                content_type = values.first().map(|s| (*s).to_owned());
+                content_type = values.first().map(|s| s.trim().to_owned());
             } else if name.eq_ignore_ascii_case("authorization") {
                 authorization.extend(values.iter().map(|s| s.as_bytes().to_vec()));
             }

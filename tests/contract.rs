@@ -494,6 +494,41 @@ async fn another_authorization_scheme_is_ignored() {
 }
 
 #[tokio::test]
+async fn repeated_headers_joined_by_payload_2_are_read_one_by_one() {
+    let s = Service::new();
+    let basic = basic(ID, SECRET);
+    // HTTP API payload 2.0 joins a repeated header's values with commas.
+    for joined in [
+        format!("Bearer abc,{basic}"),
+        format!("{basic}, Bearer abc"),
+    ] {
+        assert_issued(
+            &s.call(form_post(
+                "grant_type=client_credentials",
+                &[("authorization", &joined)],
+            ))
+            .await,
+        );
+    }
+    // Two Basic headers fail authentication, joined or not.
+    s.call(form_post(
+        &format!("grant_type=client_credentials&client_id={ID}&client_secret={SECRET}"),
+        &[("authorization", &format!("{basic},{basic}"))],
+    ))
+    .await
+    .assert_error(401, "invalid_client", INVALID_CLIENT);
+    // The first Content-Type counts.
+    let mut e = json_post(&creds());
+    e["headers"]["content-type"] = json!("application/json,text/plain");
+    assert_issued(&s.call(e).await);
+    let mut e = json_post(&creds());
+    e["headers"]["content-type"] = json!("text/plain, application/json");
+    s.call(e)
+        .await
+        .assert_error(400, "invalid_request", &invalid_request("grant_type"));
+}
+
+#[tokio::test]
 async fn basic_with_a_body_secret_is_invalid_request_for_client_secret() {
     let s = Service::new();
     s.call(form_post(
