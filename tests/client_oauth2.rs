@@ -32,6 +32,8 @@ use std::time::Duration;
 /// Needs URL-encoding in Basic (RFC 6749 §2.3.1) and in a form: `+`, `:`, `%`, a space,
 /// `&`, `=` and a non-ASCII letter.
 const ODD_SECRET: &str = "p+q:r%25s t&u=v é";
+/// Only what a form encoder writes, `+` and `%41` among it: read unencoded, also "a bAc".
+const PLUS_SECRET: &str = "a+b%41c";
 const ACCESS_TTL: u64 = 604_800;
 const REFRESH_TTL: u64 = 1_209_600;
 /// For the function to answer once built: the first request compiles it again under
@@ -45,8 +47,8 @@ struct Served {
     tokens_table: String,
     /// A client with a generated secret, scopes `quotes` (its default) and `profile`.
     generated: (String, String),
-    /// A client imported with [`ODD_SECRET`], scope `quotes`.
-    odd: (String, String),
+    /// Clients imported with [`ODD_SECRET`] and with [`PLUS_SECRET`], scope `quotes`.
+    odd: [(String, String); 2],
 }
 
 /// The served function, set up by the first test that asks; a failed set-up fails every
@@ -76,8 +78,8 @@ fn served() -> &'static Served {
     }
 }
 
-/// Fresh tables on moto, with the two clients.
-async fn create_clients() -> (DynamoStore, (String, String), (String, String)) {
+/// Fresh tables on moto, with the three clients.
+async fn create_clients() -> (DynamoStore, (String, String), [(String, String); 2]) {
     let client = sdk_client(&moto_endpoint(), Duration::from_secs(10)).await;
     let store = DynamoStore::new(client, &unique("clients-oauth2"), &unique("tokens-oauth2"));
     create_tables(&store).await.expect("create tables");
@@ -90,12 +92,14 @@ async fn create_clients() -> (DynamoStore, (String, String), (String, String)) {
     record.default_scopes = vec!["quotes".into()];
     assert!(store.put_client(&record, true).await.expect("put client"));
 
-    // Stored as the admin tool's import-client stores it.
-    let odd = (unique("oauth2-odd"), ODD_SECRET.to_owned());
-    let hash = secret::hash_imported(&odd.1, &rng).expect("hash");
-    let mut record = ClientRecord::new(&odd.0, "oauth2 crate tests, odd secret", hash, now());
-    record.scopes = vec!["quotes".into()];
-    assert!(store.put_client(&record, true).await.expect("put client"));
+    // Stored as the admin tool's import-client stores them.
+    let odd = [ODD_SECRET, PLUS_SECRET].map(|s| (unique("oauth2-odd"), s.to_owned()));
+    for (id, secret_text) in &odd {
+        let hash = secret::hash_imported(secret_text, &rng).expect("hash");
+        let mut record = ClientRecord::new(id, "oauth2 crate tests, odd secret", hash, now());
+        record.scopes = vec!["quotes".into()];
+        assert!(store.put_client(&record, true).await.expect("put client"));
+    }
 
     (store, generated, odd)
 }
@@ -356,10 +360,11 @@ async fn oauth2_scope_not_allowed_is_invalid_scope() {
 
 #[tokio::test]
 async fn oauth2_secret_that_needs_url_encoding() {
-    let (id, secret_text) = &served().odd;
-    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
-        let (token, before, after) = exchange(id, secret_text, auth, None).await;
-        assert_eq!(scopes(&token), ["quotes"]);
-        assert_stored(&token, id, (before, after)).await;
+    for (id, secret_text) in &served().odd {
+        for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+            let (token, before, after) = exchange(id, secret_text, auth.clone(), None).await;
+            assert_eq!(scopes(&token), ["quotes"]);
+            assert_stored(&token, id, (before, after)).await;
+        }
     }
 }

@@ -34,6 +34,15 @@ async fn a_request_costs_at_most_one_pbkdf2_verification() {
         .secret_hashes
         .push(secret::hash_generated(&new_secret(), &rng).unwrap());
     store.put_client(client);
+    // One made only of what a form encoder writes: sent as is, it also reads as "a bAc".
+    let mut plus = ClientRecord::new(
+        "plus",
+        "plus",
+        secret::hash_pbkdf2("a+b%41c", &rng, 1000).unwrap(),
+        now(),
+    );
+    plus.grants = vec![GrantType::ClientCredentials];
+    store.put_client(plus);
     let app = test_app(&store, &rng);
     let form = "grant_type=client_credentials";
 
@@ -52,6 +61,24 @@ async fn a_request_costs_at_most_one_pbkdf2_verification() {
                 &[("authorization", &raw_basic("imported", "p%2Bq+r"))],
             ),
             200,
+        ),
+        (
+            "Basic, encoder characters only, unencoded, right secret",
+            form_post(form, &[("authorization", &raw_basic("plus", "a+b%41c"))]),
+            200,
+        ),
+        (
+            "Basic, encoder characters only, encoded, right secret",
+            form_post(
+                form,
+                &[("authorization", &raw_basic("plus", "a%2Bb%2541c"))],
+            ),
+            200,
+        ),
+        (
+            "Basic, encoder characters only, its decoded reading",
+            form_post(form, &[("authorization", &raw_basic("plus", "a+bAc"))]),
+            401,
         ),
         (
             "Basic, two candidates, wrong secret",

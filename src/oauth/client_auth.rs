@@ -82,7 +82,10 @@ impl<'r> Offered<'r> {
             .collect();
         // A stretched hash is checked against one candidate only: one PBKDF2 derivation
         // per request at most.
-        let slow = candidate_for_slow_hash(&secrets);
+        let slow = candidate_for_slow_hash(
+            &secrets,
+            secret::stretched_decoding_changes(&client.secret_hashes),
+        );
         if !secret::verify_any(&secrets, slow, &client.secret_hashes) {
             Err(self.refused("wrong secret"))
         } else if client.disabled {
@@ -111,17 +114,29 @@ fn auth_failed(client_id: &str, reason: &'static str) -> OAuthError {
 }
 
 /// Which candidate a stretched hash is checked against when Basic decoding changed the
-/// secret (decoded first, raw second) and only one PBKDF2 derivation may be spent. A form
-/// encoder writes only `[A-Za-z0-9*-._~]`, `%XX` and `+`: a raw value holding anything
-/// else (a space, `:`, `&`, `=`, a non-ASCII letter) was never encoded, as Python's
-/// requests and authlib send secrets, so the raw one is the secret; otherwise the decoded
-/// one, as RFC 6749 §2.3.1 asks clients to encode. (A raw secret such as `a+b`, which reads
-/// as an encoding of `a b`, is taken as encoded.)
-fn candidate_for_slow_hash(secrets: &[&str]) -> usize {
-    match secrets {
-        [_, raw] if raw.bytes().any(|b| !is_form_encoder_output(b)) => 1,
-        _ => 0,
-    }
+/// secret (decoded first, raw second) and only one PBKDF2 derivation may be spent
+/// (PROTOCOL §2.4). `changes` is what the hash says of its secret: whether
+/// form-url-decoding changes it.
+///
+/// - It does not: the raw value, which decoding does change, is not the secret.
+/// - It does (the secret holds `+` or `%XX`): a client that encoded it sent `%2B` or
+///   `%25` for those, so its decoded reading still holds `+` or `%XX`; one that sent it as
+///   is has a decoded reading without them, or a raw value holding a character no form
+///   encoder writes (a space, `:`, a non-ASCII letter), as Python's requests and authlib
+///   send secrets.
+/// - A hash stored before it said (`None`): the raw value when it holds such a character,
+///   else the decoded one, as RFC 6749 §2.3.1 asks clients to encode.
+fn candidate_for_slow_hash(secrets: &[&str], changes: Option<bool>) -> usize {
+    let [decoded, raw] = secrets else {
+        return 0;
+    };
+    let never_encoded = raw.bytes().any(|b| !is_form_encoder_output(b));
+    let taken_raw = match changes {
+        Some(false) => false,
+        Some(true) => never_encoded || !secret::decoding_changes(decoded),
+        None => never_encoded,
+    };
+    usize::from(taken_raw)
 }
 
 fn is_form_encoder_output(b: u8) -> bool {
@@ -131,16 +146,50 @@ fn is_form_encoder_output(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::candidate_for_slow_hash;
+    use crate::oauth::request::form_decode;
+    use crate::oauth::secret;
 
     #[test]
-    fn a_raw_secret_no_encoder_would_write_is_checked_raw() {
-        assert_eq!(candidate_for_slow_hash(&["only"]), 0);
+    fn a_hash_that_does_not_say_takes_the_raw_secret_only_when_no_encoder_wrote_it() {
+        let pick = |s: &[&str]| candidate_for_slow_hash(s, None);
+        assert_eq!(pick(&["only"]), 0);
         // Encoded by the client: decode.
-        assert_eq!(candidate_for_slow_hash(&[" x y", "+x+y"]), 0);
-        assert_eq!(candidate_for_slow_hash(&["p+q:r", "p%2Bq%3Ar"]), 0);
+        assert_eq!(pick(&[" x y", "+x+y"]), 0);
+        assert_eq!(pick(&["p+q:r", "p%2Bq%3Ar"]), 0);
         // Sent as is: a space, a colon, an ampersand or a non-ASCII letter gives it away.
-        assert_eq!(candidate_for_slow_hash(&["p q:r%s t", "p+q:r%25s t"]), 1);
-        assert_eq!(candidate_for_slow_hash(&["a b", "a+b"]), 0);
-        assert_eq!(candidate_for_slow_hash(&["\u{e9} ", "\u{e9}+"]), 1);
+        assert_eq!(pick(&["p q:r%s t", "p+q:r%25s t"]), 1);
+        assert_eq!(pick(&["a b", "a+b"]), 0);
+        assert_eq!(pick(&["\u{e9} ", "\u{e9}+"]), 1);
+    }
+
+    /// Every secret, sent in Basic encoded and as is: the one candidate the stretched hash
+    /// is checked against is the secret.
+    #[test]
+    fn a_hash_that_says_how_its_secret_decodes_is_checked_against_the_secret() {
+        for secret in [
+            "a+b", "a b", "a%41b", "p+q r", "p q:r", "x%y", "+", "%2", "\u{e9}+", "ab+%41",
+        ] {
+            let changes = Some(secret::decoding_changes(secret));
+            let encoded = form_encode(secret);
+            for sent in [encoded.as_str(), secret] {
+                let Some(decoded) = form_decode(sent).filter(|d| d != sent) else {
+                    continue; // one candidate: nothing to choose
+                };
+                let candidates = [decoded.as_str(), sent];
+                let pick = candidate_for_slow_hash(&candidates, changes);
+                assert_eq!(candidates[pick], secret, "{secret:?} sent as {sent:?}");
+            }
+        }
+    }
+
+    /// What a form encoder (Python's `urllib.parse.quote_plus`) writes.
+    fn form_encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b' ' => "+".to_owned(),
+                b if b.is_ascii_alphanumeric() || b"*-._~".contains(&b) => (b as char).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
     }
 }

@@ -323,7 +323,7 @@ fn decode_basic(token: &[u8]) -> Option<BasicCredentials> {
 
 /// `application/x-www-form-urlencoded` decoding of one value; `None` if the result is not
 /// UTF-8.
-fn form_decode(s: &str) -> Option<String> {
+pub(crate) fn form_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let bytes = s.as_bytes();
     let mut i = 0;

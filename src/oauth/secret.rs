@@ -3,11 +3,16 @@
 //!
 //! - `hmac-sha256$<salt>$<tag>`: for secrets the service generated (about 238 bits of
 //!   entropy), where a fast keyed hash is enough.
-//! - `pbkdf2-sha256$<iterations>$<salt>$<hash>`: for secrets imported from elsewhere, which
-//!   may be weak and so are stretched.
+//! - `pbkdf2-sha256$<iterations>$<salt>$<hash>$<reading>`: for secrets imported from
+//!   elsewhere, which may be weak and so are stretched. `<reading>` says whether
+//!   form-url-decoding leaves the secret as it is (`decodes-same`) or not
+//!   (`decodes-changed`: it holds `+` or `%XX`), so that one derivation can tell a Basic
+//!   header that encoded the secret from one that did not (PROTOCOL §2.4). Hashes stored
+//!   before it existed have four fields and still verify.
 //!
 //! Salts and digests are unpadded standard base64.
 
+use super::request::form_decode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -17,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const FAST: &str = "hmac-sha256";
 const STRETCHED: &str = "pbkdf2-sha256";
+const DECODES_SAME: &str = "decodes-same";
+const DECODES_CHANGED: &str = "decodes-changed";
 const SALT_LEN: usize = 16;
 const DIGEST_LEN: usize = 32;
 
@@ -70,11 +77,33 @@ pub fn hash_pbkdf2(
         secret.as_bytes(),
         &mut out,
     );
+    let reading = if decoding_changes(secret) {
+        DECODES_CHANGED
+    } else {
+        DECODES_SAME
+    };
     Ok(format!(
-        "{STRETCHED}${iterations}${}${}",
+        "{STRETCHED}${iterations}${}${}${reading}",
         B64.encode(salt),
         B64.encode(out)
     ))
+}
+
+/// Whether `application/x-www-form-urlencoded` decoding changes `s` (it holds `+` or a
+/// `%XX` escape), or fails on it.
+pub fn decoding_changes(s: &str) -> bool {
+    form_decode(s).as_deref() != Some(s)
+}
+
+/// What the first stretched hash of a record says of its secret's form-decoded reading:
+/// `Some(true)` when decoding changes it, `None` when no stretched hash says.
+pub fn stretched_decoding_changes(stored: &[String]) -> Option<bool> {
+    let hash = stored.iter().find(|h| is_stretched(h))?;
+    match hash.rsplit('$').next() {
+        Some(DECODES_SAME) => Some(false),
+        Some(DECODES_CHANGED) => Some(true),
+        _ => None,
+    }
 }
 
 /// Whether `secret` matches `stored`. Constant-time in the comparison; a malformed hash
@@ -97,11 +126,16 @@ pub fn verify(secret: &str, stored: &str) -> bool {
             .is_ok()
         }
         Some(STRETCHED) => {
-            let (Some(iter), Some(salt), Some(hash), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
+            let (Some(iter), Some(salt), Some(hash)) = (parts.next(), parts.next(), parts.next())
             else {
                 return false;
             };
+            if !matches!(
+                (parts.next(), parts.next()),
+                (None | Some(DECODES_SAME | DECODES_CHANGED), None)
+            ) {
+                return false;
+            }
             let Some(n) = iter.parse::<u32>().ok().and_then(NonZeroU32::new) else {
                 return false;
             };
@@ -137,8 +171,7 @@ fn is_stretched(stored: &str) -> bool {
 /// Whether any of `candidates` matches any of `stored`, at a bounded cost (PROTOCOL §2.4):
 /// fast hashes are checked against every candidate, with no early exit, so the time does
 /// not tell which one matched; a stretched (PBKDF2) hash only against `candidates[slow]`
-/// (the form-decoded secret, the one RFC 6749 §2.3.1 asks clients to send),
-/// and only the first stretched hash of the record, so that one request never costs more
+/// (chosen by the caller from what the hash says of its secret), and only the first stretched hash of the record, so that one request never costs more
 /// than one PBKDF2 derivation (the admin tool never stores two).
 pub fn verify_any(candidates: &[&str], slow: usize, stored: &[String]) -> bool {
     let mut ok = false;
@@ -185,6 +218,45 @@ mod tests {
         assert!(h.starts_with("pbkdf2-sha256$1000$"));
         assert!(verify("a+b:c%d e", &h));
         assert!(!verify("a b:c%d e", &h));
+    }
+
+    #[test]
+    fn a_pbkdf2_hash_says_whether_decoding_changes_its_secret() {
+        let rng = SystemRandom::new();
+        let of = |s: &str| vec![hash_pbkdf2(s, &rng, 1000).unwrap()];
+        for (secret, changes) in [
+            ("plain-Secret.1", false),
+            ("p q:r/\u{e9}", false),
+            ("a%zz", false),
+            ("a+b", true),
+            ("a%41", true),
+            ("%FF", true),
+        ] {
+            let stored = of(secret);
+            assert_eq!(decoding_changes(secret), changes, "{secret}");
+            assert_eq!(
+                stretched_decoding_changes(&stored),
+                Some(changes),
+                "{secret}"
+            );
+            assert!(verify(secret, &stored[0]), "{secret}");
+        }
+        assert_eq!(
+            stretched_decoding_changes(&[hash_generated("a+b", &rng).unwrap()]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_pbkdf2_hash_stored_without_the_reading_still_verifies() {
+        let rng = SystemRandom::new();
+        let h = hash_pbkdf2("a+b", &rng, 1000).unwrap();
+        let (old, _) = h.rsplit_once('$').unwrap();
+        assert!(verify("a+b", old));
+        assert!(!verify("a b", old));
+        assert_eq!(stretched_decoding_changes(&[old.to_owned()]), None);
+        assert!(!verify("a+b", &format!("{old}$decodes-maybe")));
+        assert!(!verify("a+b", &format!("{h}$decodes-same")));
     }
 
     #[test]

@@ -75,6 +75,9 @@ DOC_SECRET = "IZgwaBTZ2EdtT3hT7UzG2rLQ8S0Vmu9GDxeHwcPz"
 # Needs URL-encoding in Basic (RFC 6749 §2.3.1) and in a form: `+`, `:`, `%`, a space,
 # `&`, `=` and a non-ASCII letter.
 ODD_SECRET = "p+q:r%25s t&u=v é"
+# Made only of what a form encoder writes, `+` and `%41` among it: sent as is (as authlib
+# and requests send Basic), it also reads as an encoding of "a bAc".
+PLUS_SECRET = "a+b%41c"
 
 ACCESS_TTL = 604_800
 REFRESH_TTL = 1_209_600
@@ -429,6 +432,7 @@ def service():
         for name, client_id, secret in [
             ("document", DOC_CLIENT_ID, DOC_SECRET),
             ("odd", "odd-secret", ODD_SECRET),
+            ("plus", "plus-secret", PLUS_SECRET),
         ]:
             admin(
                 "import-client",

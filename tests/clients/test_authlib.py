@@ -62,9 +62,10 @@ def test_authlib_scope_not_allowed_raises_invalid_scope(service):
     )
 
 
+@pytest.mark.parametrize("secret", ["odd", "plus"])
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
-def test_authlib_secret_that_needs_url_encoding(service, method):
-    client = service.clients["odd"]
+def test_authlib_secret_that_needs_url_encoding(service, method, secret):
+    client = service.clients[secret]
     token, before, after = fetch(service, client, token_endpoint_auth_method=method)
     assert token["token_type"] == "bearer"
     service.assert_stored(token, client.client_id, before, after)

@@ -67,8 +67,11 @@ def test_requests_oauthlib_scope_not_allowed_raises_invalid_scope(service):
 @pytest.mark.parametrize(
     "include_client_id", [None, True], ids=["basic (default)", "in the body"]
 )
-def test_requests_oauthlib_secret_that_needs_url_encoding(service, include_client_id):
-    client = service.clients["odd"]
+@pytest.mark.parametrize("secret", ["odd", "plus"])
+def test_requests_oauthlib_secret_that_needs_url_encoding(
+    service, include_client_id, secret
+):
+    client = service.clients[secret]
     token, before, after = fetch(service, client, include_client_id=include_client_id)
     assert token["token_type"] == "bearer"
     service.assert_stored(
