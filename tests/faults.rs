@@ -896,3 +896,101 @@ async fn a_request_past_its_time_budget_is_temporarily_unavailable() {
         .await;
     assert_issued(&Answer::from_event(&answer));
 }
+
+#[tokio::test]
+async fn a_use_racing_a_rotation_whose_answer_time_write_comes_back_late_is_a_lost_race() {
+    // The rotation commits at once; the write of its answer time is applied at once but
+    // its own answer takes 0.7 s to come back. A second use of the token begins 50 ms in,
+    // before the rotation has answered: a race, not theft (it was taken for reuse when
+    // the time written was the one before the write).
+    let setup = Setup::new().await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = test_app(&store, &rng);
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let refresh = issued.body["refresh_token"].as_str().unwrap();
+    let event = setup.refresh_event(refresh);
+    fake.set_times(
+        Fault::AnswerLate(Duration::from_millis(700)),
+        Some("UpdateItem"),
+        1,
+    );
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer(&app, &event).await
+    };
+    let ((winner, _), (second, _)) = tokio::join!(answer(&app, &event), second);
+    assert_issued(&winner);
+    second.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    let family = setup.moto.get_family(&token::hash(refresh)).await.unwrap();
+    assert!(
+        !family.is_some_and(|f| f.revoked),
+        "a lost race revoked the family"
+    );
+    assert!(authorized(&store, winner.body["access_token"].as_str().unwrap()).await);
+}
+
+#[tokio::test]
+async fn within_the_grace_a_use_racing_a_rotation_whose_answer_time_write_comes_back_late_gets_nothing()
+ {
+    let setup = Setup::new().await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let policy = oauth_token_service::oauth::IssuePolicy {
+        reuse_grace_ms: 30_000,
+        ..common::TEST_POLICY
+    };
+    let app = test_app_with(&store, &policy, &rng);
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let event = setup.refresh_event(issued.body["refresh_token"].as_str().unwrap());
+    fake.set_times(
+        Fault::AnswerLate(Duration::from_millis(700)),
+        Some("UpdateItem"),
+        1,
+    );
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer(&app, &event).await
+    };
+    let ((winner, _), (second, _)) = tokio::join!(answer(&app, &event), second);
+    // Exactly one of two concurrent uses gets tokens, and the winner's stay live.
+    assert_issued(&winner);
+    second.assert_error(400, "invalid_refresh", INVALID_REFRESH);
+    assert!(authorized(&store, winner.body["access_token"].as_str().unwrap()).await);
+    let (next, _) = answer(
+        &app,
+        &setup.refresh_event(winner.body["refresh_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_issued(&next);
+}
+
+#[tokio::test]
+async fn a_rotation_that_committed_is_answered_with_its_tokens_though_its_budget_runs_short() {
+    // Every DynamoDB call held 400 ms, a budget of 1 s: the client and token read ends
+    // at about 400 ms, the rotation commits at about 800 ms, and the write of its answer
+    // time would come back at about 1200 ms. The commit's tokens are the answer.
+    let setup = Setup::new().await;
+    let (fake, store) = setup.behind(Fault::Proxy).await;
+    let rng = ring::rand::SystemRandom::new();
+    let app = test_app(&store, &rng);
+    let (issued, _) = answer(&app, &setup.issue_event()).await;
+    assert_issued(&issued);
+    let refresh = issued.body["refresh_token"].as_str().unwrap();
+    let event = setup.refresh_event(refresh);
+    fake.set(Fault::Slow(Duration::from_millis(400)), None);
+    let first = app
+        .handle_event_within(&event, Some(Duration::from_millis(1000)))
+        .await;
+    fake.set(Fault::Proxy, None);
+    let first = Answer::from_event(&first);
+    assert_issued(&first);
+    let family = setup.moto.get_family(&token::hash(refresh)).await.unwrap();
+    assert_eq!(
+        family.and_then(|f| f.current_refresh),
+        Some(token::hash(first.body["refresh_token"].as_str().unwrap()))
+    );
+    assert!(authorized(&store, first.body["access_token"].as_str().unwrap()).await);
+}

@@ -13,6 +13,7 @@ use crate::store::{GrantStore, JWT_LIST_PREFIX, Rotation, StoreError};
 use ring::rand::SystemRandom;
 use ring::signature::RsaKeyPair;
 use serde::Serialize;
+use std::time::Duration;
 
 /// Deployment-wide issuing rules (PROTOCOL §5.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,16 @@ pub const MAX_FAMILY_TOKENS: usize = 100;
 /// When no deadline is known, how long a rotation may take to be answered: the token
 /// function's timeout in the template.
 const DEFAULT_ANSWER_WINDOW_MS: u64 = 10_000;
+
+/// How far ahead of itself a committed rotation records its answer time (PROTOCOL §6.3):
+/// it writes now + this, waits for the write at most that long, and answers only once
+/// that time has come, so the recorded time is the answer's, however long the write took
+/// or if its answer was lost. What it costs: a refresh answers this much later.
+const ANSWER_RECORD_MS: u64 = 100;
+
+/// Kept back from a rotation's deadline (`answer_by_ms`) after its commit, so that its
+/// answer, with the tokens, goes out before the request's budget runs out.
+const ANSWER_SLACK_MS: u64 = 20;
 
 /// The success body, keys in the document's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -433,26 +444,60 @@ impl<S: GrantStore> Issuer<'_, S> {
             }
             return Err(OAuthError::InvalidRefresh);
         }
-        for dropped in &minted.dropped {
-            let revoked = match dropped.token_hash.strip_prefix(JWT_LIST_PREFIX) {
-                Some(jti) => self.store.revoke_jwt(jti, dropped.expires_at).await,
-                None => self.store.revoke_token(&dropped.token_hash).await,
-            };
-            if let Err(e) = revoked {
-                tracing::warn!(detail = %e, "could not revoke a family's oldest access token");
+        // Committed: from here on nothing may keep the tokens from their answer, so each
+        // write after the commit is bounded by the time left before the deadline (a
+        // request cut short by its budget would be answered without them, and the
+        // client's retry taken for reuse).
+        let answer_by = answer_by_ms.saturating_sub(ANSWER_SLACK_MS);
+        let revocations = async {
+            for dropped in &minted.dropped {
+                let revoked = match dropped.token_hash.strip_prefix(JWT_LIST_PREFIX) {
+                    Some(jti) => self.store.revoke_jwt(jti, dropped.expires_at).await,
+                    None => self.store.revoke_token(&dropped.token_hash).await,
+                };
+                if let Err(e) = revoked {
+                    tracing::warn!(detail = %e, "could not revoke a family's oldest access token");
+                }
             }
-        }
-        // The last write before the answer, so that the time it records is as close to the
-        // answer as it can be: a use of `old` that begins after it is told apart from one
-        // that raced this rotation, and no other write stands between the two. On the token
-        // this rotation consumed: `old`, or within the grace the successor it retired.
-        let consumed = superseded.as_ref().unwrap_or(&old);
-        if let Err(e) = self
-            .store
-            .mark_answered(&consumed.token_hash, (self.clock)())
+        };
+        let left = answer_by.saturating_sub(ANSWER_RECORD_MS + (self.clock)());
+        if tokio::time::timeout(Duration::from_millis(left), revocations)
             .await
+            .is_err()
         {
-            tracing::warn!(detail = %e, "could not record the rotation's answer time");
+            tracing::warn!("no time left to revoke a family's oldest access tokens");
+        }
+        // The last write before the answer, on the token this rotation consumed (`old`, or
+        // within the grace the successor it retired): the time the answer goes out, so
+        // that a use of it that begins after the answer is told apart from one that raced
+        // this rotation. The time is written ahead and the answer waits for it: the write
+        // may be applied and its own answer come late (or never), and a time written
+        // before the answer would take a use racing the rest of it for reuse. Without time
+        // for it the deadline recorded in the transaction stands in.
+        let consumed = superseded.as_ref().unwrap_or(&old);
+        let now = (self.clock)();
+        let at = now.saturating_add(ANSWER_RECORD_MS).min(answer_by);
+        if at > now {
+            let wait = Duration::from_millis(at - now);
+            match tokio::time::timeout(wait, self.store.mark_answered(&consumed.token_hash, at))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(detail = %e, "could not record the rotation's answer time")
+                }
+                Err(_) => tracing::warn!("recording the rotation's answer time took too long"),
+            }
+            // Strictly after it: a use that begins at `at` itself counts as a race. Checked
+            // again after the sleep, for a clock that runs ahead of the timer's (a stopped
+            // one, in tests, is given up on).
+            for _ in 0..3 {
+                let early = (at + 1).saturating_sub((self.clock)());
+                if early == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(early)).await;
+            }
         }
         crate::metrics::issued(GrantType::RefreshToken.as_str(), format);
         Ok(minted.issued)
