@@ -142,11 +142,11 @@ impl HttpRequest {
                 Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
                 _ => Vec::new(),
             };
-            let values: Vec<&str> = values.iter().flat_map(|v| v.split(',')).collect();
+            let mut split = values.iter().flat_map(|v| v.split(','));
             if name.eq_ignore_ascii_case("content-type") {
-                content_type = values.first().map(|s| s.trim().to_owned());
+                content_type = split.next().map(|s| s.trim().to_owned());
             } else if name.eq_ignore_ascii_case("authorization") {
-                authorization.extend(values.iter().map(|s| s.as_bytes().to_vec()));
+                authorization.extend(split.map(|s| s.as_bytes().to_vec()));
             }
         }
 

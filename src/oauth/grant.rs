@@ -444,13 +444,29 @@ impl<S: GrantStore> Issuer<'_, S> {
             }
             return Err(OAuthError::InvalidRefresh);
         }
+        let consumed = superseded.as_ref().unwrap_or(&old);
+        self.after_commit(&minted.dropped, consumed, answer_by_ms)
+            .await;
+        crate::metrics::issued(GrantType::RefreshToken.as_str(), format);
+        Ok(minted.issued)
+    }
+
+    /// What a committed rotation does before it answers (PROTOCOL §6.3): revoke the access
+    /// tokens that fell off the family's list, then record the answer time on the token it
+    /// consumed (`old`, or within the grace the successor it retired).
+    async fn after_commit(
+        &self,
+        dropped: &[FamilyToken],
+        consumed: &TokenRecord,
+        answer_by_ms: u64,
+    ) {
         // Committed: from here on nothing may keep the tokens from their answer, so each
         // write after the commit is bounded by the time left before the deadline (a
         // request cut short by its budget would be answered without them, and the
         // client's retry taken for reuse).
         let answer_by = answer_by_ms.saturating_sub(ANSWER_SLACK_MS);
         let revocations = async {
-            for dropped in &minted.dropped {
+            for dropped in dropped {
                 let revoked = match dropped.token_hash.strip_prefix(JWT_LIST_PREFIX) {
                     Some(jti) => self.store.revoke_jwt(jti, dropped.expires_at).await,
                     None => self.store.revoke_token(&dropped.token_hash).await,
@@ -467,14 +483,12 @@ impl<S: GrantStore> Issuer<'_, S> {
         {
             tracing::warn!("no time left to revoke a family's oldest access tokens");
         }
-        // The last write before the answer, on the token this rotation consumed (`old`, or
-        // within the grace the successor it retired): the time the answer goes out, so
+        // The last write before the answer, on `consumed`: the time the answer goes out, so
         // that a use of it that begins after the answer is told apart from one that raced
         // this rotation. The time is written ahead and the answer waits for it: the write
         // may be applied and its own answer come late (or never), and a time written
         // before the answer would take a use racing the rest of it for reuse. Without time
         // for it the deadline recorded in the transaction stands in.
-        let consumed = superseded.as_ref().unwrap_or(&old);
         let now = (self.clock)();
         let at = now.saturating_add(ANSWER_RECORD_MS).min(answer_by);
         if at > now {
@@ -499,8 +513,6 @@ impl<S: GrantStore> Issuer<'_, S> {
                 tokio::time::sleep(Duration::from_millis(early)).await;
             }
         }
-        crate::metrics::issued(GrantType::RefreshToken.as_str(), format);
-        Ok(minted.issued)
     }
 
     /// The family's current refresh token, for a re-presentation within the grace; `None`
